@@ -1,0 +1,213 @@
+// Package baseline holds the learned picture of normal for one series: its
+// key, its seasonal expected rate per minute, its dispersion and the rhythm
+// of its periodic calls. It learns from closed hours and active minutes that
+// the detector hands it, and answers "how many calls are expected in this
+// minute". It does no I/O of its own beyond (de)serialising models and never
+// reads the wall clock: every time is an argument, in whole minutes since the
+// Unix epoch.
+package baseline
+
+import (
+	"fmt"
+	"math"
+)
+
+// Measure says what a series counts.
+type Measure uint8
+
+const (
+	// Calls counts write management calls (ApiCallRateInsight).
+	Calls Measure = iota
+	// Errors counts management calls, read or write, that returned one errorCode (ApiErrorRateInsight).
+	Errors
+)
+
+// String names m.
+func (m Measure) String() string {
+	switch m {
+	case Calls:
+		return "calls"
+	case Errors:
+		return "errors"
+	}
+	panic("baseline: unknown Measure")
+}
+
+// Key identifies a series. ErrorCode is set for Errors series only.
+type Key struct {
+	Account   string
+	Region    string
+	Source    string
+	Name      string
+	ErrorCode string
+	Measure   Measure
+}
+
+// String is a readable, stable form of k, for logs and errors.
+func (k Key) String() string {
+	if k.Measure == Errors {
+		return fmt.Sprintf("%s/%s/%s:%s[%s]", k.Account, k.Region, k.Source, k.Name, k.ErrorCode)
+	}
+	return fmt.Sprintf("%s/%s/%s:%s", k.Account, k.Region, k.Source, k.Name)
+}
+
+// Slots is the number of seasonal slots: hour of day × {weekday, weekend}, UTC.
+const Slots = 48
+
+// Slot returns the seasonal slot of a minute (minutes since the Unix epoch).
+func Slot(minute int64) int {
+	hour := int(floorDiv(minute, 60) % 24)
+	day := floorDiv(minute, 1440) // 1970-01-01 was a Thursday
+	wd := (day + 4) % 7           // 0 = Sunday
+	if wd == 0 || wd == 6 {
+		return 24 + hour
+	}
+	return hour
+}
+
+// SlotName describes a slot, e.g. "weekday 09:00 UTC".
+func SlotName(slot int) string {
+	kind := "weekday"
+	if slot >= 24 {
+		kind = "weekend"
+	}
+	return fmt.Sprintf("%s %02d:00 UTC", kind, slot%24)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// Model is the learned normal of one series. Its zero value knows nothing.
+// It is about 300 bytes.
+type Model struct {
+	Rate     [Slots]float32 // expected calls per minute in each slot
+	RateN    [Slots]uint16  // hours observed per slot, capped at SlotMemory
+	Mean     float32        // mean calls per minute over all observed hours (EWMA)
+	Disp     float32        // dispersion index (variance / mean) of minute counts, ≥ 1
+	Hours    uint32         // hours observed in all
+	GapN     uint32         // inter-arrival gaps observed
+	GapMean  float32        // mean gap between active runs, minutes
+	GapM2    float32        // sum of squared deviations (Welford)
+	GapMax   uint32         // longest gap seen, minutes
+	LastRun  int64          // minute of the latest activity, 0 if none
+	FirstRun int64          // minute of the first activity, 0 if none
+}
+
+// SlotMemory bounds how many hours a slot remembers: the weight of a new
+// hour is 1/min(n+1, SlotMemory), so the first hours give a plain mean and
+// later ones an exponentially weighted one (about SlotMemory/5 weeks for
+// weekday slots) that follows slow growth.
+const SlotMemory = 12
+
+// shrink is the weight, in hours, of the fallback in a thinly observed slot.
+const shrink = 2
+
+// Expected returns the expected calls per minute at minute. A slot with few
+// observations leans on the same hour of the other kind of day, then on the
+// overall mean.
+func (m *Model) Expected(minute int64) float64 {
+	s := Slot(minute)
+	other := (s + 24) % Slots
+	g := float64(m.Mean)
+	prior := g
+	if n2 := float64(m.RateN[other]); n2 > 0 {
+		prior = (n2*float64(m.Rate[other]) + shrink*g) / (n2 + shrink)
+	}
+	n := float64(m.RateN[s])
+	return (n*float64(m.Rate[s]) + shrink*prior) / (n + shrink)
+}
+
+// Dispersion returns the variance-to-mean ratio to score with (≥ 1).
+func (m *Model) Dispersion() float64 {
+	if m.Disp < 1 {
+		return 1
+	}
+	return float64(m.Disp)
+}
+
+// ObserveHour learns from one closed hour starting at minute start, with sum
+// the calls in it and sumSq the sum of squared minute counts. A clipped value
+// is learned when the hour was anomalous, so that bursts barely move the
+// baseline while a lasting new level is still absorbed over days.
+func (m *Model) ObserveHour(start int64, sum, sumSq float64, anomalous bool) {
+	s := Slot(start)
+	rate := sum / 60
+	exp := m.Expected(start)
+	if m.Hours >= 24 {
+		// Robust: one hour can move a slot at most as far as 3× its expectation (+1/min).
+		limit := 3*exp + 1.0/60*5
+		if anomalous {
+			limit = 1.5*exp + 1.0/60
+		}
+		rate = math.Min(rate, limit)
+	}
+	n := int(m.RateN[s])
+	w := 1 / float64(min(n+1, SlotMemory))
+	m.Rate[s] += float32(w * (rate - float64(m.Rate[s])))
+	if n < SlotMemory {
+		m.RateN[s]++
+	}
+	hw := 1 / float64(min(int(m.Hours)+1, 24*14))
+	m.Mean += float32(hw * (rate - float64(m.Mean)))
+	m.Hours++
+	if sum > 0 && !anomalous {
+		mean := sum / 60
+		v := sumSq/60 - mean*mean
+		d := math.Max(1, v/mean)
+		d = math.Min(d, 100)
+		if m.Disp == 0 {
+			m.Disp = 1
+		}
+		m.Disp += float32(0.05 * (d - float64(m.Disp)))
+	}
+}
+
+// MinRunGap is the smallest silence, in minutes, that separates two runs of
+// activity: calls closer together belong to one run (a job making several
+// calls in a row).
+const MinRunGap = 3
+
+// ObserveActive records that the series was active in minute. With learn
+// false the silence that ends here is not learned (it was itself reported
+// as a gap, and must not teach the model that such silences are normal).
+func (m *Model) ObserveActive(minute int64, learn bool) {
+	if m.LastRun == 0 {
+		m.FirstRun, m.LastRun = minute, minute
+		return
+	}
+	if minute <= m.LastRun {
+		return
+	}
+	g := minute - m.LastRun
+	m.LastRun = minute
+	if g < MinRunGap || !learn {
+		return
+	}
+	m.GapN++
+	d := float64(g) - float64(m.GapMean)
+	m.GapMean += float32(d / float64(m.GapN))
+	m.GapM2 += float32(d * (float64(g) - float64(m.GapMean)))
+	if uint32(g) > m.GapMax {
+		m.GapMax = uint32(g)
+	}
+}
+
+// Periodic reports whether the series runs like a job with a fixed period:
+// enough regular gaps (coefficient of variation under 0.25) observed over
+// several periods. It returns the mean period in minutes and the longest
+// gap seen.
+func (m *Model) Periodic() (period float64, longest float64, ok bool) {
+	if m.GapN < 5 || m.GapMean < MinRunGap {
+		return 0, 0, false
+	}
+	sd := math.Sqrt(float64(m.GapM2) / float64(m.GapN))
+	if sd > 0.25*float64(m.GapMean) {
+		return 0, 0, false
+	}
+	return float64(m.GapMean), float64(m.GapMax), true
+}

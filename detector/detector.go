@@ -1,0 +1,906 @@
+// Package detector turns CloudTrail events into CloudTrail Insights events.
+//
+// It counts events per event-time minute and per series (see baseline.Key),
+// closes a minute when the watermark — the latest event time seen minus the
+// allowed lateness — passes it, scores closed minutes against each series'
+// baseline.Model over several window lengths, and runs the Start/End state
+// machine:
+//
+//	Normal ──(a window scores past the threshold)──► Open: Start emitted
+//	Open ──(Calm minutes back within the band)──► Normal: End emitted
+//	Normal ──(a reliable series is silent far longer than it ever is)──► Open (gap)
+//	Open (gap) ──(the series is active again)──► Normal: End emitted
+//
+// It does no I/O and never reads the wall clock: the same events give the
+// same insights, however they are chunked, as long as they arrive within the
+// allowed lateness. Insight IDs are derived from the series and the start
+// minute (see SharedEventID), so a replay produces the same IDs.
+package detector
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/trailsight/trailsight/baseline"
+	"github.com/trailsight/trailsight/stream"
+)
+
+// Config tunes the detector. DefaultConfig gives the defaults; Validate
+// checks a modified one.
+type Config struct {
+	// Lateness is how long after an event time its minute stays open for
+	// late events.
+	Lateness time.Duration
+	// Windows are the window lengths, in minutes, scored at every closed
+	// minute. Each must be between 1 and 60.
+	Windows []int
+	// Threshold is the score (-log10 of the tail probability) a window must
+	// reach to open an insight. The default, 7, keeps false insights under
+	// about one per 1,000 series-days on Poisson traffic (4 windows × 1,440
+	// minutes a day at 1e-7 each, the windows being strongly correlated).
+	Threshold float64
+	// MinCount is the fewest events a window must hold to open a burst.
+	MinCount int
+	// MinRatio is how many times its expectation a window must hold.
+	MinRatio float64
+	// Calm is how many consecutive minutes back within the band end an
+	// insight; flapping within it stays one insight.
+	Calm int
+	// Warmup is how long after the first event no insight is raised while
+	// the baselines learn.
+	Warmup time.Duration
+	// GapFactor: a periodic job is reported as stopped when it has been
+	// silent for GapFactor times the longest silence it ever had.
+	GapFactor float64
+	// BaselineWindow is the window of the reported baseline.average
+	// (AWS: the 7 days before the start).
+	BaselineWindow time.Duration
+	// Explain attaches an Explanation to every insight.
+	Explain bool
+}
+
+// DefaultConfig returns the defaults described on Config.
+func DefaultConfig() Config {
+	return Config{
+		Lateness:       15 * time.Minute,
+		Windows:        []int{1, 5, 15, 60},
+		Threshold:      7,
+		MinCount:       5,
+		MinRatio:       3,
+		Calm:           5,
+		Warmup:         24 * time.Hour,
+		GapFactor:      2,
+		BaselineWindow: 7 * 24 * time.Hour,
+		Explain:        true,
+	}
+}
+
+// Validate reports every problem with c, each naming its field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Lateness < 0 || c.Lateness > 3*time.Hour {
+		errs = append(errs, fmt.Errorf("lateness %v: want 0 to 3h", c.Lateness))
+	}
+	if len(c.Windows) == 0 {
+		errs = append(errs, errors.New("windows: want at least one"))
+	}
+	for _, w := range c.Windows {
+		if w < 1 || w > maxWindow {
+			errs = append(errs, fmt.Errorf("windows: %d minutes: want 1 to %d", w, maxWindow))
+		}
+	}
+	if !(c.Threshold > 0) {
+		errs = append(errs, fmt.Errorf("threshold %v: want > 0", c.Threshold))
+	}
+	if c.MinCount < 1 {
+		errs = append(errs, fmt.Errorf("min_count %d: want ≥ 1", c.MinCount))
+	}
+	if c.MinRatio < 1 {
+		errs = append(errs, fmt.Errorf("min_ratio %v: want ≥ 1", c.MinRatio))
+	}
+	if c.Calm < 1 {
+		errs = append(errs, fmt.Errorf("calm %d: want ≥ 1", c.Calm))
+	}
+	if c.Warmup < 0 {
+		errs = append(errs, fmt.Errorf("warmup %v: want ≥ 0", c.Warmup))
+	}
+	if c.GapFactor < 1 {
+		errs = append(errs, fmt.Errorf("gap_factor %v: want ≥ 1", c.GapFactor))
+	}
+	if c.BaselineWindow < time.Hour || c.BaselineWindow > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("baseline_window %v: want 1h to 168h", c.BaselineWindow))
+	}
+	return errors.Join(errs...)
+}
+
+const (
+	maxWindow     = 60  // longest scoring window, minutes
+	hourRing      = 168 // hours of counts kept per series (the AWS baseline window)
+	maxAttrs      = 16  // distinct (identity, agent, error) triples kept per series-minute
+	topAttrs      = 8   // contributors remembered per attribute for the baseline
+	topReported   = 5   // contributors reported per attribute (AWS: 5)
+	eventVersion  = "1.08"
+	nullErrorCode = "null" // AWS's errorCode attribution value for calls without error
+)
+
+// throttling lists error codes that mean a service limit was hit.
+var throttling = map[string]bool{
+	"ThrottlingException": true, "Throttling": true, "RequestLimitExceeded": true,
+	"TooManyRequestsException": true, "LimitExceededException": true, "SlowDown": true,
+	"RequestThrottled": true, "RequestThrottledException": true, "ProvisionedThroughputExceededException": true,
+	"Client.RequestLimitExceeded": true, "ServiceQuotaExceededException": true,
+}
+
+// Stats counts what the detector saw.
+type Stats struct {
+	Events    int64 // events added
+	Counted   int64 // events that fed at least one series
+	Late      int64 // events whose minute was already closed (dropped)
+	Series    int   // series known
+	Open      int   // insights open now
+	Starts    map[string]int
+	Watermark time.Time
+}
+
+// Detector is the streaming anomaly detector. It is not safe for concurrent
+// use: one goroutine adds events and advances it.
+type Detector struct {
+	cfg     Config
+	lateMin int64
+	ring    int64 // per-series minute ring size, a power of two
+	warmMin int64
+	baseMin int64
+
+	ids    map[baseline.Key]uint32
+	series []*series
+
+	started bool
+	start   int64 // first minute the detector knows about
+	maxSec  int64 // largest event time seen, Unix seconds
+	closed  int64 // every minute ≤ closed is closed
+
+	pend   map[int64]*minuteBucket // open minutes and the last maxWindow closed ones
+	lastB  *minuteBucket
+	lastBm int64
+	open   map[uint32]struct{}
+	armed  []uint32
+	out    []Insight
+	stats  Stats
+}
+
+type minuteBucket struct {
+	sids  []uint32                // series first touched in this minute, in order
+	attrs map[uint32]*minuteAttrs // contributors per series
+}
+
+type attrEntry struct {
+	arn, ua, err string
+	n            uint32
+}
+
+type minuteAttrs struct {
+	e     []attrEntry
+	other uint32 // events whose triple did not fit
+}
+
+func (a *minuteAttrs) add(arn, ua, err string) {
+	for i := range a.e {
+		if a.e[i].arn == arn && a.e[i].ua == ua && a.e[i].err == err {
+			a.e[i].n++
+			return
+		}
+	}
+	if len(a.e) < maxAttrs {
+		a.e = append(a.e, attrEntry{arn, ua, err, 1})
+		return
+	}
+	a.other++
+}
+
+// topK is a space-saving summary of the heaviest contributors, with decay.
+type topK struct {
+	v [topAttrs]string
+	c [topAttrs]float32
+}
+
+func (t *topK) add(v string, n float32) {
+	mi := 0
+	for i := range t.v {
+		if t.c[i] > 0 && t.v[i] == v {
+			t.c[i] += n
+			return
+		}
+		if t.c[i] < t.c[mi] {
+			mi = i
+		}
+	}
+	t.v[mi] = v
+	t.c[mi] += n
+}
+
+func (t *topK) decay(f float32) {
+	for i := range t.c {
+		t.c[i] *= f
+	}
+}
+
+type openInsight struct {
+	gap       bool
+	start     int64 // first unusual minute
+	lastAnom  int64 // latest unusual minute
+	folded    int64 // minutes ≤ folded are counted into total/attrs
+	total     float64
+	attrs     [3]map[string]float64
+	baseline  float64
+	baseDur   int
+	baseAttrs []Attribution
+	expl      *Explanation
+	shared    string
+}
+
+type series struct {
+	key      baseline.Key
+	model    baseline.Model
+	ring     []uint32 // minute counts, indexed by minute & (len-1)
+	ringTop  int64    // newest minute the ring holds
+	hourly   [hourRing]uint32
+	hourTop  int64 // newest hour index (minute/60) in hourly
+	battr    [3]topK
+	bmin     float32 // decayed minutes behind battr
+	silent   float64 // expected events since the last activity (armed series)
+	touched  int64   // last minute this series was processed
+	anomHour bool    // an insight was open during the current hour
+	lastEnd  int64   // minute the previous insight ended
+	open     *openInsight
+}
+
+func (s *series) count(m int64) uint32 {
+	if m > s.ringTop || m <= s.ringTop-int64(len(s.ring)) {
+		return 0
+	}
+	return s.ring[m&int64(len(s.ring)-1)]
+}
+
+// New returns a detector with cfg, which must be valid.
+func New(cfg Config) (*Detector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("detector config: %w", err)
+	}
+	late := int64(cfg.Lateness / time.Minute)
+	ring := int64(128)
+	for ring < late+maxWindow+4 {
+		ring *= 2
+	}
+	return &Detector{
+		cfg:     cfg,
+		lateMin: late,
+		ring:    ring,
+		warmMin: int64(cfg.Warmup / time.Minute),
+		baseMin: int64(cfg.BaselineWindow / time.Minute),
+		ids:     make(map[baseline.Key]uint32),
+		pend:    make(map[int64]*minuteBucket),
+		open:    make(map[uint32]struct{}),
+		stats:   Stats{Starts: map[string]int{}},
+	}, nil
+}
+
+// Add counts one event. Events whose minute is already closed are counted as
+// late and dropped.
+func (d *Detector) Add(ev *stream.Event) {
+	sec := ev.Time.Unix()
+	m := floorDiv(sec, 60)
+	if !d.started {
+		d.started = true
+		d.start = m - d.lateMin
+		d.closed = d.start - 1
+		d.maxSec = sec
+	}
+	d.stats.Events++
+	if m <= d.closed {
+		d.stats.Late++
+		return
+	}
+	if sec > d.maxSec {
+		d.maxSec = sec
+		// Close what the new watermark allows now, whatever the caller's
+		// rhythm of Advance calls: chunking never changes the result.
+		if t := floorDiv(sec-d.lateMin*60, 60) - 1; t > d.closed {
+			d.closeThrough(t)
+		}
+	}
+	counted := false
+	if ev.IsWriteManagement() {
+		e := nullErrorCode
+		if ev.ErrorCode != "" {
+			e = ev.ErrorCode
+		}
+		d.count(baseline.Key{Account: ev.Account, Region: ev.Region, Source: ev.Source, Name: ev.Name, Measure: baseline.Calls}, m, ev.UserArn, ev.UserAgent, e)
+		counted = true
+	}
+	if ev.IsManagementError() {
+		d.count(baseline.Key{Account: ev.Account, Region: ev.Region, Source: ev.Source, Name: ev.Name, ErrorCode: ev.ErrorCode, Measure: baseline.Errors}, m, ev.UserArn, ev.UserAgent, "")
+		counted = true
+	}
+	if counted {
+		d.stats.Counted++
+	}
+}
+
+func (d *Detector) count(k baseline.Key, m int64, arn, ua, errc string) {
+	sid, ok := d.ids[k]
+	if !ok {
+		sid = d.newSeries(k, m)
+	}
+	s := d.series[sid]
+	if m > s.ringTop {
+		from := max(s.ringTop+1, m-int64(len(s.ring))+1)
+		for i := from; i <= m; i++ {
+			s.ring[i&int64(len(s.ring)-1)] = 0
+		}
+		s.ringTop = m
+	}
+	slot := &s.ring[m&int64(len(s.ring)-1)]
+	b := d.bucket(m)
+	if *slot == 0 {
+		b.sids = append(b.sids, sid)
+	}
+	*slot++
+	a := b.attrs[sid]
+	if a == nil {
+		a = &minuteAttrs{}
+		b.attrs[sid] = a
+	}
+	a.add(arn, ua, errc)
+}
+
+func (d *Detector) bucket(m int64) *minuteBucket {
+	if d.lastB != nil && d.lastBm == m {
+		return d.lastB
+	}
+	b := d.pend[m]
+	if b == nil {
+		b = &minuteBucket{attrs: make(map[uint32]*minuteAttrs)}
+		d.pend[m] = b
+	}
+	d.lastB, d.lastBm = b, m
+	return b
+}
+
+func (d *Detector) newSeries(k baseline.Key, m int64) uint32 {
+	sid := uint32(len(d.series))
+	s := &series{key: k, ring: make([]uint32, d.ring), ringTop: d.closed, touched: d.closed}
+	// The series was silent from the detector's start until now: learn that,
+	// so that its first calls are judged against the quiet that preceded them.
+	firstHour := floorDiv(d.start, 60) + 1
+	lastHour := floorDiv(d.closed+1, 60) - 1
+	if lastHour-firstHour > 24*28 {
+		firstHour = lastHour - 24*28
+	}
+	for h := firstHour; h <= lastHour; h++ {
+		s.model.ObserveHour(h*60, 0, 0, false)
+	}
+	s.hourTop = lastHour
+	d.ids[k] = sid
+	d.series = append(d.series, s)
+	return sid
+}
+
+// Watermark returns the current watermark: the latest event time seen minus
+// the allowed lateness. Minutes ending at or before it are closed.
+func (d *Detector) Watermark() time.Time {
+	return time.Unix(d.maxSec-d.lateMin*60, 0).UTC()
+}
+
+// Advance returns the insights started or ended since the last call, sorted
+// by time. Minutes are closed as the watermark passes them, while events are
+// added, so how often Advance is called changes nothing but latency. The
+// slice is valid until the next call.
+func (d *Detector) Advance() []Insight {
+	return d.flushOut()
+}
+
+// Flush closes every minute up to the latest event seen, as if no more
+// events could arrive, and ends the insights still open at the minute after
+// it. Use it at the end of a finite input.
+func (d *Detector) Flush() []Insight {
+	if !d.started {
+		return nil
+	}
+	last := floorDiv(d.maxSec, 60)
+	d.closeThrough(last)
+	ids := make([]uint32, 0, len(d.open))
+	for sid := range d.open {
+		ids = append(ids, sid)
+	}
+	slices.Sort(ids)
+	for _, sid := range ids {
+		s := d.series[sid]
+		end := s.open.lastAnom + 1
+		if s.open.gap {
+			end = last + 1
+		}
+		d.end(sid, s, end)
+	}
+	return d.flushOut()
+}
+
+func (d *Detector) flushOut() []Insight {
+	out := d.out
+	slices.SortFunc(out, func(a, b Insight) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region),
+			cmp.Compare(a.EventSource, b.EventSource), cmp.Compare(a.EventName, b.EventName),
+			cmp.Compare(a.Type, b.Type), cmp.Compare(a.ErrorCode, b.ErrorCode), cmp.Compare(a.State, b.State))
+	})
+	d.out = d.out[len(d.out):]
+	return out
+}
+
+// Stats returns counts of what the detector saw.
+func (d *Detector) Stats() Stats {
+	st := d.stats
+	st.Series = len(d.series)
+	st.Open = len(d.open)
+	st.Starts = make(map[string]int, len(d.stats.Starts))
+	for k, v := range d.stats.Starts {
+		st.Starts[k] = v
+	}
+	if d.started {
+		st.Watermark = d.Watermark()
+	}
+	return st
+}
+
+func (d *Detector) closeThrough(target int64) {
+	for m := d.closed + 1; m <= target; m++ {
+		d.closeMinute(m)
+		d.closed = m
+		if floorDiv(m+1, 60)*60 == m+1 {
+			d.closeHour(m - 59)
+		}
+		if b, ok := d.pend[m-maxWindow]; ok {
+			if d.lastB == b {
+				d.lastB = nil
+			}
+			delete(d.pend, m-maxWindow)
+		}
+	}
+}
+
+func (d *Detector) warm(m int64) bool { return m-d.start >= d.warmMin }
+
+func (d *Detector) closeMinute(m int64) {
+	if b := d.pend[m]; b != nil {
+		for _, sid := range b.sids {
+			s := d.series[sid]
+			s.touched = m
+			learn := s.open == nil || !s.open.gap
+			s.model.ObserveActive(m, learn)
+			s.silent = 0
+			if s.open != nil {
+				d.continueOpen(sid, s, m)
+			} else if d.warm(m) {
+				d.tryStart(sid, s, m)
+			}
+		}
+	}
+	for sid := range d.open {
+		s := d.series[sid]
+		if s.touched != m {
+			d.continueOpen(sid, s, m)
+		}
+	}
+	if !d.warm(m) {
+		return
+	}
+	for _, sid := range d.armed {
+		s := d.series[sid]
+		if s.touched == m || s.open != nil {
+			continue
+		}
+		d.checkGap(sid, s, m)
+	}
+}
+
+// expectedSum returns the expected events in the w minutes ending at m.
+func expectedSum(mod *baseline.Model, m int64, w int) float64 {
+	first := m - int64(w) + 1
+	var sum float64
+	for t := first; t <= m; {
+		hourEnd := floorDiv(t, 60)*60 + 59
+		end := min(hourEnd, m)
+		sum += mod.Expected(t) * float64(end-t+1)
+		t = end + 1
+	}
+	return sum
+}
+
+func (d *Detector) windowSum(s *series, m int64, w int) float64 {
+	var n uint32
+	for t := m - int64(w) + 1; t <= m; t++ {
+		n += s.count(t)
+	}
+	return float64(n)
+}
+
+// floorRate keeps expectations of series never seen in a slot above zero,
+// so that scores stay finite: about one call a week.
+const floorRate = 1e-4
+
+// unusual reports whether minute m alone is outside the series' band.
+func (d *Detector) unusual(s *series, m int64) bool {
+	c := float64(s.count(m))
+	if c == 0 {
+		return false
+	}
+	e := math.Max(s.model.Expected(m), floorRate)
+	return c >= 1.5*e && tailScore(c, e, s.model.Dispersion()) >= 2
+}
+
+func (d *Detector) tryStart(sid uint32, s *series, m int64) {
+	disp := s.model.Dispersion()
+	best, bestW := 0.0, 0
+	var bestObs, bestExp float64
+	for _, w := range d.cfg.Windows {
+		// A window never reaches back into the previous insight: what was
+		// reported once is not reported again.
+		w = int(min(int64(w), m-s.lastEnd+1))
+		obs := d.windowSum(s, m, w)
+		if obs < float64(d.cfg.MinCount) {
+			continue
+		}
+		exp := math.Max(expectedSum(&s.model, m, w), floorRate*float64(w))
+		if obs < d.cfg.MinRatio*exp {
+			continue
+		}
+		sc := tailScore(obs, exp, disp)
+		if sc >= d.cfg.Threshold && sc > best {
+			best, bestW, bestObs, bestExp = sc, w, obs, exp
+		}
+	}
+	if bestW == 0 {
+		return
+	}
+	start := m
+	for t := m - int64(bestW) + 1; t < m; t++ {
+		if t > s.lastEnd && d.unusual(s, t) {
+			start = t
+			break
+		}
+	}
+	kind := "burst"
+	if s.key.Measure == baseline.Errors {
+		kind = "errorSpike"
+		if throttling[s.key.ErrorCode] {
+			kind = "limit"
+		}
+	}
+	lo, hi := band(bestExp, disp)
+	o := &openInsight{start: start, lastAnom: m, folded: start - 1}
+	if d.cfg.Explain {
+		o.expl = &Explanation{Kind: kind, Direction: "above", Observed: bestObs, Expected: round4(bestExp),
+			BandLow: round4(lo), BandHigh: round4(hi), Score: round2(best), WindowMinutes: bestW,
+			Slot: baseline.SlotName(baseline.Slot(start))}
+	}
+	d.open[sid] = struct{}{}
+	s.open = o
+	s.anomHour = true
+	d.fold(sid, s, m)
+	d.emitStart(s, m)
+}
+
+func (d *Detector) checkGap(sid uint32, s *series, m int64) {
+	if s.model.LastRun == 0 {
+		return
+	}
+	silence := m - s.model.LastRun
+	s.silent += s.model.Expected(m)
+	var period float64
+	fire := false
+	if p, longest, ok := s.model.Periodic(); ok && float64(silence) > d.cfg.GapFactor*longest && float64(silence) >= longest+10 {
+		fire, period = true, p
+	}
+	sc := zeroScore(s.silent, s.model.Dispersion())
+	if !fire && sc >= d.cfg.Threshold && silence >= 10 {
+		fire = true
+	}
+	if !fire {
+		return
+	}
+	exp := s.silent
+	o := &openInsight{gap: true, start: m, lastAnom: m, folded: m}
+	if d.cfg.Explain {
+		lo, hi := band(exp, s.model.Dispersion())
+		o.expl = &Explanation{Kind: "gap", Direction: "below", Observed: 0, Expected: round4(exp),
+			BandLow: round4(lo), BandHigh: round4(hi), Score: round2(sc), WindowMinutes: int(silence),
+			Slot: baseline.SlotName(baseline.Slot(m)), PeriodMinutes: int(math.Round(period)), SilentMinutes: int(silence)}
+	}
+	d.open[sid] = struct{}{}
+	s.open = o
+	s.anomHour = true
+	d.emitStart(s, m)
+}
+
+func (d *Detector) continueOpen(sid uint32, s *series, m int64) {
+	o := s.open
+	if o.gap {
+		if s.count(m) > 0 {
+			d.end(sid, s, m)
+		} else {
+			o.lastAnom = m
+		}
+		return
+	}
+	if d.unusual(s, m) {
+		o.lastAnom = m
+		d.fold(sid, s, m)
+		return
+	}
+	if m-o.lastAnom >= int64(d.cfg.Calm) {
+		d.end(sid, s, o.lastAnom+1)
+	}
+}
+
+// fold adds the minutes (o.folded, m] to the open insight's totals.
+func (d *Detector) fold(sid uint32, s *series, m int64) {
+	o := s.open
+	for t := o.folded + 1; t <= m; t++ {
+		o.total += float64(s.count(t))
+		b := d.pend[t]
+		if b == nil {
+			continue
+		}
+		a := b.attrs[sid]
+		if a == nil {
+			continue
+		}
+		if o.attrs[0] == nil {
+			for i := range o.attrs {
+				o.attrs[i] = map[string]float64{}
+			}
+		}
+		for _, e := range a.e {
+			o.attrs[0][e.arn] += float64(e.n)
+			o.attrs[1][e.ua] += float64(e.n)
+			if e.err != "" {
+				o.attrs[2][e.err] += float64(e.n)
+			}
+		}
+	}
+	o.folded = m
+}
+
+func (d *Detector) closeHour(h0 int64) {
+	hour := floorDiv(h0, 60)
+	const decay = float32(1 - 1.0/hourRing)
+	armed := d.armed[:0]
+	for sid, s := range d.series {
+		var sum, sq float64
+		if s.ringTop >= h0 {
+			for t := h0; t < h0+60; t++ {
+				c := float64(s.count(t))
+				sum += c
+				sq += c * c
+			}
+		}
+		for h := s.hourTop + 1; h < hour; h++ {
+			s.hourly[h%hourRing] = 0
+		}
+		s.hourly[hour%hourRing] = uint32(sum)
+		s.hourTop = hour
+		s.model.ObserveHour(h0, sum, sq, s.anomHour || s.open != nil)
+		s.anomHour = s.open != nil
+		for i := range s.battr {
+			s.battr[i].decay(decay)
+		}
+		s.bmin = s.bmin*decay + 60
+		if s.open == nil && sum > 0 {
+			d.learnAttrs(uint32(sid), s, h0)
+		}
+		if s.key.Measure == baseline.Calls && s.model.Hours >= 24 {
+			if _, _, ok := s.model.Periodic(); ok || s.model.Mean >= 0.02 {
+				armed = append(armed, uint32(sid))
+			}
+		}
+	}
+	d.armed = armed
+}
+
+// learnAttrs folds the contributors of the hour starting at h0 into the
+// series' baseline contributors. Only the last maxWindow minutes keep their
+// contributors, which covers the hour that just closed.
+func (d *Detector) learnAttrs(sid uint32, s *series, h0 int64) {
+	for t := h0; t < h0+60; t++ {
+		b := d.pend[t]
+		if b == nil {
+			continue
+		}
+		a := b.attrs[sid]
+		if a == nil {
+			continue
+		}
+		for _, e := range a.e {
+			s.battr[0].add(e.arn, float32(e.n))
+			s.battr[1].add(e.ua, float32(e.n))
+			if e.err != "" {
+				s.battr[2].add(e.err, float32(e.n))
+			}
+		}
+	}
+}
+
+// baselineStats returns the mean rate per minute over the baseline window
+// before minute start, and the minutes of history behind it.
+func (d *Detector) baselineStats(s *series, start int64) (avg float64, minutes int) {
+	hs := floorDiv(start, 60) * 60
+	var sum float64
+	for t := hs; t < start; t++ {
+		sum += float64(s.count(t))
+	}
+	hours := (d.baseMin - (start - hs)) / 60
+	h := floorDiv(start, 60)
+	n := int64(0)
+	for i := int64(1); i <= hours && i <= hourRing; i++ {
+		hh := h - i
+		if hh*60 < d.start || hh > s.hourTop || hh <= s.hourTop-hourRing {
+			break
+		}
+		sum += float64(s.hourly[hh%hourRing])
+		n++
+	}
+	mins := n*60 + (start - hs)
+	if mins <= 0 {
+		return 0, 0
+	}
+	return sum / float64(mins), int(mins)
+}
+
+var attrNames = [3]string{"userIdentityArn", "userAgent", "errorCode"}
+
+func (d *Detector) attributions(s *series, counts [3]map[string]float64, minutes float64, base []Attribution) []Attribution {
+	n := 3
+	if s.key.Measure == baseline.Errors {
+		n = 2 // AWS: error-rate insights carry no errorCode attribution
+	}
+	out := make([]Attribution, 0, n)
+	for i := 0; i < n; i++ {
+		a := Attribution{Attribute: attrNames[i], Insight: top(counts[i], minutes)}
+		if base != nil {
+			a.Baseline = base[i].Baseline
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func top(m map[string]float64, minutes float64) []AttrValue {
+	out := make([]AttrValue, 0, len(m))
+	for v, c := range m {
+		out = append(out, AttrValue{Value: v, Average: round6(c / minutes)})
+	}
+	slices.SortFunc(out, func(a, b AttrValue) int {
+		return cmp.Or(cmp.Compare(b.Average, a.Average), cmp.Compare(a.Value, b.Value))
+	})
+	if len(out) > topReported {
+		out = out[:topReported]
+	}
+	return out
+}
+
+func (d *Detector) baselineAttrs(s *series) []Attribution {
+	out := make([]Attribution, 3)
+	for i := range out {
+		out[i].Attribute = attrNames[i]
+		m := map[string]float64{}
+		for j, v := range s.battr[i].v {
+			if c := s.battr[i].c[j]; c > 0.001 {
+				m[v] = float64(c)
+			}
+		}
+		out[i].Baseline = top(m, float64(max(s.bmin, 60)))
+	}
+	return out
+}
+
+func (d *Detector) emitStart(s *series, m int64) {
+	o := s.open
+	o.baseline, o.baseDur = d.baselineStats(s, o.start)
+	o.baseAttrs = d.baselineAttrs(s)
+	st := time.Unix(o.start*60, 0).UTC()
+	o.shared = SharedEventID(s.key.Account, s.key.Region, s.key.Source, s.key.Name, insightType(s.key), s.key.ErrorCode, st)
+	mins := float64(m - o.start + 1)
+	ins := d.insight(s, Start, st)
+	ins.Stats = Statistics{
+		BaselineAverage:  round6(o.baseline),
+		InsightAverage:   float64(s.count(o.start)),
+		InsightDuration:  int(mins),
+		BaselineDuration: o.baseDur,
+	}
+	if !o.gap {
+		ins.Attributions = d.attributions(s, o.attrs, mins, o.baseAttrs)
+	} else {
+		ins.Stats.InsightAverage = 0
+		ins.Attributions = d.attributions(s, [3]map[string]float64{}, 1, o.baseAttrs)
+	}
+	d.out = append(d.out, ins)
+	kind := "gap"
+	if o.expl != nil {
+		kind = o.expl.Kind
+	} else if !o.gap {
+		kind = insightType(s.key).String()
+	}
+	d.stats.Starts[kind]++
+}
+
+func (d *Detector) end(sid uint32, s *series, end int64) {
+	o := s.open
+	if !o.gap {
+		d.fold(sid, s, end-1)
+	}
+	dur := max(end-o.start, 1)
+	ins := d.insight(s, End, time.Unix(end*60, 0).UTC())
+	ins.Stats = Statistics{
+		BaselineAverage:  round6(o.baseline),
+		InsightAverage:   round6(o.total / float64(dur)),
+		InsightDuration:  int(dur),
+		BaselineDuration: o.baseDur,
+	}
+	ins.Attributions = d.attributions(s, o.attrs, float64(dur), o.baseAttrs)
+	d.out = append(d.out, ins)
+	s.open = nil
+	s.lastEnd = end
+	s.silent = 0
+	delete(d.open, sid)
+}
+
+func (d *Detector) insight(s *series, st State, t time.Time) Insight {
+	o := s.open
+	ins := Insight{
+		EventVersion:  eventVersion,
+		Time:          t,
+		Region:        s.key.Region,
+		Account:       s.key.Account,
+		SharedEventID: o.shared,
+		EventID:       EventID(o.shared, st),
+		State:         st,
+		EventSource:   s.key.Source,
+		EventName:     s.key.Name,
+		Type:          insightType(s.key),
+		ErrorCode:     s.key.ErrorCode,
+		Category:      "Management",
+	}
+	if o.expl != nil {
+		e := *o.expl
+		ins.Explanation = &e
+	}
+	return ins
+}
+
+func insightType(k baseline.Key) InsightType {
+	if k.Measure == baseline.Errors {
+		return ApiErrorRate
+	}
+	return ApiCallRate
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+func round6(x float64) float64 {
+	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	// Six significant digits, like AWS's 9.82222E-5.
+	p := math.Pow(10, 5-math.Floor(math.Log10(math.Abs(x))))
+	return math.Round(x*p) / p
+}

@@ -1,0 +1,318 @@
+package detector
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailsight/trailsight/stream"
+)
+
+var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // a Monday
+
+// traffic describes one synthetic series: rate(minute index) calls per minute.
+type traffic struct {
+	name  string
+	err   string // errorCode, "" for successful write calls
+	rate  func(i int) float64
+	fixed func(i int) int // exact count instead of Poisson, when set
+}
+
+// synth makes the events of days of traffic, in minute order, with
+// Poisson counts drawn from a fixed seed.
+func synth(days int, seed uint64, ts ...traffic) []stream.Event {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var out []stream.Event
+	for i := 0; i < days*1440; i++ {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		for _, tr := range ts {
+			var n int
+			if tr.fixed != nil {
+				n = tr.fixed(i)
+			} else {
+				n = poisson(r, tr.rate(i))
+			}
+			for j := 0; j < n; j++ {
+				out = append(out, stream.Event{
+					Time: at.Add(time.Duration(r.IntN(60)) * time.Second), Account: "111122223333", Region: "us-east-1",
+					Source: "ec2.amazonaws.com", Name: tr.name, ErrorCode: tr.err, Type: "AwsApiCall",
+					ID: fmt.Sprintf("%s-%d-%d", tr.name, i, j), UserArn: "arn:aws:iam::111122223333:user/ops",
+					UserAgent: "aws-cli/2.15.0", Category: stream.Management, ReadOnly: strings.HasPrefix(tr.name, "Describe"),
+				})
+			}
+		}
+	}
+	return out
+}
+
+func poisson(r *rand.Rand, l float64) int {
+	if l <= 0 {
+		return 0
+	}
+	if l > 50 {
+		return max(0, int(math.Round(l+math.Sqrt(l)*r.NormFloat64())))
+	}
+	L, k, p := math.Exp(-l), 0, 1.0
+	for {
+		p *= r.Float64()
+		if p <= L {
+			return k
+		}
+		k++
+	}
+}
+
+// run feeds events, advancing every chunk events, and returns all insights.
+func run(t *testing.T, evs []stream.Event, chunk int) []Insight {
+	t.Helper()
+	d, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Insight
+	for i := range evs {
+		d.Add(&evs[i])
+		if (i+1)%chunk == 0 {
+			out = append(out, d.Advance()...)
+		}
+	}
+	out = append(out, d.Advance()...)
+	out = append(out, d.Flush()...)
+	return out
+}
+
+func minute(day, hour, min int) int { return day*1440 + hour*60 + min }
+
+func TestScenarios(t *testing.T) {
+	steady := func(i int) float64 { return 2 }
+	tests := []struct {
+		name      string
+		days      int
+		traffic   []traffic
+		wantKinds []string // explanation kinds of the Starts, in order
+		wantStart []int    // start minute index of each, ±window tolerance
+	}{
+		{
+			name: "quiet traffic raises nothing", days: 5,
+			traffic: []traffic{{name: "RunInstances", rate: steady}, {name: "CreateTags", rate: func(int) float64 { return 0.01 }}},
+		},
+		{
+			name: "burst on a busy API", days: 4,
+			traffic: []traffic{{name: "RunInstances", rate: func(i int) float64 {
+				if i >= minute(3, 10, 0) && i < minute(3, 10, 30) {
+					return 12
+				}
+				return 2
+			}}},
+			wantKinds: []string{"burst"}, wantStart: []int{minute(3, 10, 0)},
+		},
+		{
+			name: "rare API called many times in one minute", days: 4,
+			traffic: []traffic{{name: "DeleteTrail", fixed: func(i int) int {
+				if i == minute(3, 4, 7) {
+					return 6
+				}
+				if i%1440 == 600 {
+					return 1
+				}
+				return 0
+			}}},
+			wantKinds: []string{"burst"}, wantStart: []int{minute(3, 4, 7)},
+		},
+		{
+			name: "hourly job stops", days: 4,
+			traffic: []traffic{{name: "CreateSnapshot", fixed: func(i int) int {
+				if i%60 == 5 && i < minute(3, 12, 0) {
+					return 1
+				}
+				return 0
+			}}, {name: "DescribeVolumes", rate: steady}}, // read-only traffic moves the watermark
+			wantKinds: []string{"gap"}, wantStart: []int{minute(3, 11, 5) + 120},
+		},
+		{
+			name: "throttling storm", days: 4,
+			traffic: []traffic{
+				{name: "DescribeInstances", err: "RequestLimitExceeded", rate: func(i int) float64 {
+					if i >= minute(3, 9, 0) && i < minute(3, 9, 20) {
+						return 8
+					}
+					return 0.02
+				}},
+			},
+			wantKinds: []string{"limit"}, wantStart: []int{minute(3, 9, 0)},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs := synth(tc.days, 7, tc.traffic...)
+			got := run(t, evs, 500)
+			var kinds []string
+			var starts []int
+			for _, in := range got {
+				if in.State == Start {
+					kinds = append(kinds, in.Explanation.Kind)
+					starts = append(starts, int(in.Time.Sub(t0)/time.Minute))
+				}
+			}
+			if !slices.Equal(kinds, tc.wantKinds) {
+				t.Fatalf("start kinds = %v at %v, want %v at %v", kinds, starts, tc.wantKinds, tc.wantStart)
+			}
+			for i := range starts {
+				if d := starts[i] - tc.wantStart[i]; d < -2 || d > 15 {
+					t.Errorf("start %d at minute %d, want %d (+15)", i, starts[i], tc.wantStart[i])
+				}
+			}
+			checkPairs(t, got)
+		})
+	}
+}
+
+// checkPairs asserts that every Start has exactly one End after it, sharing its sharedEventID.
+func checkPairs(t *testing.T, ins []Insight) {
+	t.Helper()
+	starts := map[string]Insight{}
+	ends := map[string]int{}
+	for _, in := range ins {
+		switch in.State {
+		case Start:
+			if _, dup := starts[in.SharedEventID]; dup {
+				t.Errorf("two Starts share %s", in.SharedEventID)
+			}
+			starts[in.SharedEventID] = in
+		case End:
+			ends[in.SharedEventID]++
+			s, ok := starts[in.SharedEventID]
+			if !ok {
+				t.Errorf("End %s without Start", in.SharedEventID)
+				continue
+			}
+			if !in.Time.After(s.Time) {
+				t.Errorf("End %v not after Start %v", in.Time, s.Time)
+			}
+			if want := int(in.Time.Sub(s.Time) / time.Minute); in.Stats.InsightDuration != want {
+				t.Errorf("End insightDuration = %d, want %d", in.Stats.InsightDuration, want)
+			}
+			if in.EventID == s.EventID {
+				t.Errorf("Start and End share eventID %s", in.EventID)
+			}
+		}
+	}
+	for id := range starts {
+		if ends[id] != 1 {
+			t.Errorf("Start %s has %d Ends", id, ends[id])
+		}
+	}
+}
+
+// TestChunkingInvariance: streaming (advance after every event) and backfill
+// (advance rarely) give the same insights, IDs included.
+func TestChunkingInvariance(t *testing.T) {
+	evs := synth(4, 11, traffic{name: "RunInstances", rate: func(i int) float64 {
+		if i >= minute(3, 10, 0) && i < minute(3, 10, 20) {
+			return 15
+		}
+		return 1
+	}}, traffic{name: "CreateSnapshot", fixed: func(i int) int {
+		if i%60 == 5 && i < minute(3, 1, 0) {
+			return 1
+		}
+		return 0
+	}})
+	a := run(t, evs, 1)
+	b := run(t, evs, 100000)
+	if len(a) == 0 {
+		t.Fatal("no insights")
+	}
+	if len(a) != len(b) {
+		t.Fatalf("%d insights streaming, %d backfill", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].EventID != b[i].EventID || a[i].Stats != b[i].Stats {
+			t.Errorf("insight %d differs:\n%+v\n%+v", i, a[i], b[i])
+		}
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	// 2 calls a minute for 8 days, then 20 a minute for exactly 10 minutes.
+	evs := synth(9, 3, traffic{name: "RunInstances", fixed: func(i int) int {
+		if i >= minute(8, 12, 0) && i < minute(8, 12, 10) {
+			return 20
+		}
+		return 2
+	}})
+	got := run(t, evs, 1000)
+	if len(got) != 2 {
+		t.Fatalf("got %d insights, want a Start and an End: %+v", len(got), got)
+	}
+	s, e := got[0], got[1]
+	if want := t0.Add(time.Duration(minute(8, 12, 0)) * time.Minute); !s.Time.Equal(want) {
+		t.Errorf("Start at %v, want %v", s.Time, want)
+	}
+	if s.Stats.InsightAverage != 20 {
+		t.Errorf("Start insight.average = %v, want 20", s.Stats.InsightAverage)
+	}
+	if math.Abs(s.Stats.BaselineAverage-2) > 1e-9 || s.Stats.BaselineDuration != 10080 {
+		t.Errorf("baseline = %v over %d min, want 2 over 10080", s.Stats.BaselineAverage, s.Stats.BaselineDuration)
+	}
+	if e.Stats.InsightDuration != 10 || e.Stats.InsightAverage != 20 {
+		t.Errorf("End duration %d avg %v, want 10 and 20", e.Stats.InsightDuration, e.Stats.InsightAverage)
+	}
+	if a := e.Attributions; len(a) != 3 || a[0].Insight[0].Average != 20 || a[2].Insight[0].Value != "null" {
+		t.Errorf("End attributions = %+v", a)
+	}
+	if b := e.Attributions[0].Baseline; len(b) != 1 || math.Abs(b[0].Average-2) > 0.05 {
+		t.Errorf("baseline attribution = %+v, want ops at ~2/min", b)
+	}
+}
+
+func TestLateEventsDropped(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	ev := stream.Event{Time: t0.Add(2 * time.Hour), Account: "1", Region: "r", Source: "s", Name: "n", Category: stream.Management}
+	d.Add(&ev)
+	d.Advance()
+	old := ev
+	old.Time = t0
+	d.Add(&old)
+	if st := d.Stats(); st.Late != 1 || st.Events != 2 {
+		t.Errorf("stats = %+v, want 1 late of 2", st)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := DefaultConfig()
+	c.Windows = []int{0, 90}
+	c.Calm = 0
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"windows: 0", "windows: 90", "calm 0"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func BenchmarkDetector(b *testing.B) {
+	evs := synth(2, 5, traffic{name: "RunInstances", rate: func(int) float64 { return 20 }},
+		traffic{name: "CreateTags", rate: func(int) float64 { return 30 }})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, _ := New(DefaultConfig())
+		for j := range evs {
+			d.Add(&evs[j])
+			if j%1000 == 0 {
+				d.Advance()
+			}
+		}
+		d.Flush()
+	}
+	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+}

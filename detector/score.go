@@ -1,0 +1,53 @@
+package detector
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/mathext"
+)
+
+// maxScore caps scores whose tail probability underflows.
+const maxScore = 300
+
+// tailScore returns -log10 P(X ≥ k) for a count X with mean lambda and
+// variance-to-mean ratio disp: Poisson when disp is 1, else the negative
+// binomial (Gamma–Poisson mixture) with that mean and dispersion.
+func tailScore(k, lambda, disp float64) float64 {
+	if k <= 0 {
+		return 0
+	}
+	if lambda <= 0 {
+		return maxScore
+	}
+	var p float64
+	if disp <= 1.0001 {
+		p = mathext.GammaIncReg(k, lambda) // P(Poisson(λ) ≥ k)
+	} else {
+		r := lambda / (disp - 1)
+		p = mathext.RegIncBeta(k, r, 1-1/disp) // P(NB(r, 1/φ) ≥ k)
+	}
+	if !(p > 0) {
+		return maxScore
+	}
+	return math.Min(-math.Log10(p), maxScore)
+}
+
+// zeroScore returns -log10 P(X = 0) for a count with mean lambda and
+// dispersion disp: how surprising a silence is.
+func zeroScore(lambda, disp float64) float64 {
+	if lambda <= 0 {
+		return 0
+	}
+	if disp <= 1.0001 {
+		return lambda / math.Ln10
+	}
+	r := lambda / (disp - 1)
+	return r * math.Log10(disp)
+}
+
+// band returns a two-sided band (about ±3 standard deviations) around an
+// expected count with dispersion disp.
+func band(exp, disp float64) (lo, hi float64) {
+	sd := math.Sqrt(exp * disp)
+	return math.Max(0, exp-3*sd), exp + 3*sd
+}
