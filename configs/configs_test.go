@@ -1,0 +1,78 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleIsDefault(t *testing.T) {
+	c, err := Load("trailsight.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.DetectorConfig().Lateness != d.DetectorConfig().Lateness || c.Detector.Threshold != d.Detector.Threshold ||
+		c.Input.DedupeWindow != d.Input.DedupeWindow || len(c.Detector.Windows) != len(d.Detector.Windows) {
+		t.Errorf("example file differs from Default():\n%+v\n%+v", c, d)
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+}
+
+func TestGood(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.toml")
+	if len(files) == 0 {
+		t.Fatal("no good fixtures")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("Load(%s) = %v", f, err)
+		}
+	}
+	c, _ := Load("testdata/minimal.good.toml")
+	if c.Detector.Threshold != 6.5 || !c.Output.StrictAWS || c.Detector.Lateness.Duration != 15*time.Minute {
+		t.Errorf("minimal.good.toml decoded to %+v", c)
+	}
+}
+
+func TestBad(t *testing.T) {
+	bad := []struct{ file, want string }{
+		{"lateness_negative.bad.toml", "detector.lateness"},
+		{"unknown_key.bad.toml", "notify.slak"},
+		{"windows_zero.bad.toml", "detector.windows"},
+		{"log_level.bad.toml", "log.level"},
+		{"syntax.bad.toml", "line 2, column 10"},
+		{"lateness_word.bad.toml", "lateness"},
+	}
+	files, _ := filepath.Glob("testdata/*.bad.toml")
+	if len(files) != len(bad) {
+		t.Errorf("%d bad fixtures, %d in the table", len(files), len(bad))
+	}
+	for _, tc := range bad {
+		_, err := Load(filepath.Join("testdata", tc.file))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%s) = %v, want an error naming %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("Load(missing) = %v, want not-exist", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
