@@ -56,9 +56,9 @@ const Slots = 48
 
 // Slot returns the seasonal slot of a minute (minutes since the Unix epoch).
 func Slot(minute int64) int {
-	hour := int(floorDiv(minute, 60) % 24)
+	hour := int((floorDiv(minute, 60)%24 + 24) % 24)
 	day := floorDiv(minute, 1440) // 1970-01-01 was a Thursday
-	wd := (day + 4) % 7           // 0 = Sunday
+	wd := ((day+4)%7 + 7) % 7     // 0 = Sunday
 	if wd == 0 || wd == 6 {
 		return 24 + hour
 	}
@@ -104,22 +104,26 @@ type Model struct {
 // weekday slots) that follows slow growth.
 const SlotMemory = 12
 
-// shrink is the weight, in hours, of the fallback in a thinly observed slot.
-const shrink = 2
-
-// Expected returns the expected calls per minute at minute. A slot with few
-// observations leans on the same hour of the other kind of day, then on the
-// overall mean.
+// Expected returns the expected calls per minute at minute. A slot never
+// observed uses the same hour of the other kind of day (or the overall mean
+// when that is unknown too); a slot observed once leans on it by a third.
 func (m *Model) Expected(minute int64) float64 {
 	s := Slot(minute)
-	other := (s + 24) % Slots
-	g := float64(m.Mean)
-	prior := g
-	if n2 := float64(m.RateN[other]); n2 > 0 {
-		prior = (n2*float64(m.Rate[other]) + shrink*g) / (n2 + shrink)
+	switch m.RateN[s] {
+	case 0:
+		return m.fallback(s)
+	case 1:
+		return (2*float64(m.Rate[s]) + m.fallback(s)) / 3
 	}
-	n := float64(m.RateN[s])
-	return (n*float64(m.Rate[s]) + shrink*prior) / (n + shrink)
+	return float64(m.Rate[s])
+}
+
+func (m *Model) fallback(s int) float64 {
+	other := (s + 24) % Slots
+	if m.RateN[other] > 0 {
+		return float64(m.Rate[other])
+	}
+	return float64(m.Mean)
 }
 
 // Dispersion returns the variance-to-mean ratio to score with (≥ 1).
@@ -138,6 +142,9 @@ func (m *Model) ObserveHour(start int64, sum, sumSq float64, anomalous bool) {
 	s := Slot(start)
 	rate := sum / 60
 	exp := m.Expected(start)
+	if m.RateN[s] < 2 {
+		exp = math.Max(exp, float64(m.Mean)) // a slot still learning is no reference yet
+	}
 	if m.Hours >= 24 {
 		// Robust: one hour can move a slot at most as far as 3× its expectation (+1/min).
 		limit := 3*exp + 1.0/60*5
@@ -198,9 +205,9 @@ func (m *Model) ObserveActive(minute int64, learn bool) {
 }
 
 // Periodic reports whether the series runs like a job with a fixed period:
-// enough regular gaps (coefficient of variation under 0.25) observed over
-// several periods. It returns the mean period in minutes and the longest
-// gap seen.
+// enough regular silences between runs (coefficient of variation under
+// 0.25). It returns the mean silence between runs in minutes (the period
+// less the length of a run) and the longest silence seen.
 func (m *Model) Periodic() (period float64, longest float64, ok bool) {
 	if m.GapN < 5 || m.GapMean < MinRunGap {
 		return 0, 0, false

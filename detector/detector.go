@@ -540,6 +540,23 @@ func (d *Detector) unusual(s *series, m int64) bool {
 	return c >= 1.5*e && tailScore(c, e, s.model.Dispersion()) >= 2
 }
 
+// stillHigh reports whether the last few minutes of an open burst, taken
+// together, are still clearly above the expectation: a moderately raised
+// rate that a single minute cannot show keeps the insight open, so that it
+// does not flap into many.
+func (d *Detector) stillHigh(s *series, m int64) bool {
+	w := int(min(int64(stillWindow), m-s.open.start+1))
+	if s.open.expl != nil {
+		w = min(w, s.open.expl.WindowMinutes)
+	}
+	obs := d.windowSum(s, m, w)
+	exp := math.Max(expectedSum(&s.model, m, w), floorRate*float64(w))
+	return obs >= 1.5*exp && tailScore(obs, exp, s.model.Dispersion()) >= 2
+}
+
+// stillWindow bounds the window stillHigh looks at, in minutes.
+const stillWindow = 10
+
 func (d *Detector) tryStart(sid uint32, s *series, m int64) {
 	disp := s.model.Dispersion()
 	best, bestW := 0.0, 0
@@ -637,7 +654,7 @@ func (d *Detector) continueOpen(sid uint32, s *series, m int64) {
 		}
 		return
 	}
-	if d.unusual(s, m) {
+	if d.unusual(s, m) || d.stillHigh(s, m) {
 		o.lastAnom = m
 		d.fold(sid, s, m)
 		return
@@ -694,7 +711,9 @@ func (d *Detector) closeHour(h0 int64) {
 		}
 		s.hourly[hour%hourRing] = uint32(sum)
 		s.hourTop = hour
-		s.model.ObserveHour(h0, sum, sq, s.anomHour || s.open != nil)
+		if h0 >= d.start { // the hour the detector started in is partial: not learned
+			s.model.ObserveHour(h0, sum, sq, s.anomHour || s.open != nil)
+		}
 		s.anomHour = s.open != nil
 		for i := range s.battr {
 			s.battr[i].decay(decay)

@@ -1,0 +1,150 @@
+package baseline
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func minuteOf(s string) int64 {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.Unix() / 60
+}
+
+func TestSlot(t *testing.T) {
+	tests := []struct {
+		at   string
+		want int
+		name string
+	}{
+		{"2026-03-02T00:00:00Z", 0, "weekday 00:00 UTC"},  // Monday
+		{"2026-03-06T23:59:00Z", 23, "weekday 23:00 UTC"}, // Friday
+		{"2026-03-07T00:00:00Z", 24, "weekend 00:00 UTC"}, // Saturday
+		{"2026-03-08T13:30:00Z", 37, "weekend 13:00 UTC"}, // Sunday
+		{"1969-12-31T23:00:00Z", 23, "weekday 23:00 UTC"}, // Wednesday, before the epoch
+	}
+	for _, tc := range tests {
+		if got := Slot(minuteOf(tc.at)); got != tc.want {
+			t.Errorf("Slot(%s) = %d, want %d", tc.at, got, tc.want)
+		}
+		if got := SlotName(tc.want); got != tc.name {
+			t.Errorf("SlotName(%d) = %q, want %q", tc.want, got, tc.name)
+		}
+	}
+}
+
+// learnWeek feeds one week of hours with rate(hour-of-week) calls per minute.
+func learnWeek(m *Model, start int64, rate func(h int) float64) {
+	for h := 0; h < 168; h++ {
+		r := rate(h)
+		m.ObserveHour(start+int64(h)*60, r*60, r*r*60, false)
+	}
+}
+
+func TestExpectedLearnsDailyShape(t *testing.T) {
+	var m Model
+	mon := minuteOf("2026-03-02T00:00:00Z")
+	business := func(h int) float64 {
+		day, hour := h/24, h%24
+		if day < 5 && hour >= 9 && hour < 17 {
+			return 10
+		}
+		return 1
+	}
+	learnWeek(&m, mon, business)
+	learnWeek(&m, mon+7*1440, business)
+	tests := []struct {
+		at   string
+		want float64
+	}{
+		{"2026-03-16T10:00:00Z", 10}, // Monday, business hours
+		{"2026-03-16T03:00:00Z", 1},  // Monday night
+		{"2026-03-21T10:00:00Z", 1},  // Saturday
+	}
+	for _, tc := range tests {
+		if got := m.Expected(minuteOf(tc.at)); math.Abs(got-tc.want) > 0.05*tc.want {
+			t.Errorf("Expected(%s) = %.3f, want %.3f", tc.at, got, tc.want)
+		}
+	}
+}
+
+func TestBurstBarelyMovesBaseline(t *testing.T) {
+	var m Model
+	mon := minuteOf("2026-03-02T00:00:00Z")
+	learnWeek(&m, mon, func(int) float64 { return 2 })
+	at := mon + 7*1440 + 10*60
+	before := m.Expected(at)
+	m.ObserveHour(at, 100*60, 100*100*60, true) // an anomalous hour at 50x
+	if after := m.Expected(at); after > before*1.2 {
+		t.Errorf("one anomalous hour moved the expectation from %.2f to %.2f", before, after)
+	}
+}
+
+func TestSlowGrowthAbsorbed(t *testing.T) {
+	var m Model
+	mon := minuteOf("2026-03-02T00:00:00Z")
+	for w := 0; w < 4; w++ {
+		r := 5 * math.Pow(1.3, float64(w)) // +30% a week
+		learnWeek(&m, mon+int64(w)*7*1440, func(int) float64 { return r })
+	}
+	// The expectation lags growth (it is a weighted mean of past weeks) but
+	// by far less than the 3x a burst needs.
+	got := m.Expected(mon + 28*1440 + 600)
+	if now := 5 * math.Pow(1.3, 3); got < 0.7*now || got > now {
+		t.Errorf("after 4 weeks of 30%% growth Expected = %.2f, want between %.2f and %.2f", got, 0.7*now, now)
+	}
+}
+
+func TestPeriodic(t *testing.T) {
+	tests := []struct {
+		name     string
+		minutes  []int64
+		periodic bool
+		period   float64
+	}{
+		{"hourly job", seq(0, 60, 30), true, 60},
+		{"15-min job with two calls per run", interleave(seq(0, 15, 40), seq(1, 15, 40)), true, 14},
+		{"too few runs", seq(0, 60, 4), false, 0},
+		{"irregular", []int64{0, 7, 90, 95, 300, 310, 800, 805, 1500, 2000}, false, 0},
+	}
+	for _, tc := range tests {
+		var m Model
+		for _, t := range tc.minutes {
+			m.ObserveActive(1_000_000+t, true)
+		}
+		p, _, ok := m.Periodic()
+		if ok != tc.periodic || math.Abs(p-tc.period) > 0.5 {
+			t.Errorf("%s: Periodic() = %.1f, %v; want %.1f, %v", tc.name, p, ok, tc.period, tc.periodic)
+		}
+	}
+}
+
+func TestObserveActiveWithoutLearning(t *testing.T) {
+	var m Model
+	for _, t := range seq(0, 60, 10) {
+		m.ObserveActive(t+1, true)
+	}
+	m.ObserveActive(10*60+600, false) // the silence before was reported as a gap
+	if _, longest, ok := m.Periodic(); !ok || longest != 60 {
+		t.Errorf("a reported gap was learned: longest %v, periodic %v", longest, ok)
+	}
+}
+
+func seq(start, step int64, n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = start + int64(i)*step
+	}
+	return out
+}
+
+func interleave(a, b []int64) []int64 {
+	var out []int64
+	for i := range a {
+		out = append(out, a[i], b[i])
+	}
+	return out
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/trailsight/trailsight/detector"
+	"github.com/trailsight/trailsight/notify"
+	"github.com/trailsight/trailsight/stream"
+)
+
+// backfillOptions configure one pass of source → decode → dedupe → detector → notifier.
+type backfillOptions struct {
+	In           string // folder, file, or "-" for standard input
+	From, To     time.Time
+	Workers      int
+	Detector     detector.Config
+	DedupeWindow time.Duration
+	Notifier     notify.Notifier // nil: insights are only counted
+	Progress     bool
+	Log          zerolog.Logger
+	// OnInsights, when set, sees every batch of insights after it was delivered.
+	OnInsights func([]detector.Insight)
+}
+
+// maxBadListed bounds the bad files named in a summary (all are counted and logged).
+const maxBadListed = 10
+
+// badFile is an input file that could not be read, or held bad records.
+type badFile struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// summary is what a backfill did; printed at the end and available as JSON.
+type summary struct {
+	Input        string         `json:"input"`
+	Files        int            `json:"files"`
+	Bytes        int64          `json:"bytes"`
+	Skipped      map[string]int `json:"skipped,omitempty"`
+	Records      int64          `json:"records"`
+	Events       int64          `json:"events"`
+	Counted      int64          `json:"counted"`
+	Duplicates   int64          `json:"duplicates"`
+	Late         int64          `json:"late"`
+	OutOfRange   int64          `json:"outOfRange"`
+	BadFiles     int            `json:"badFiles"`
+	BadRecords   int64          `json:"badRecords"`
+	Bad          []badFile      `json:"bad,omitempty"`
+	Series       int            `json:"series"`
+	Starts       map[string]int `json:"starts"`
+	Insights     int            `json:"insightEvents"`
+	First        time.Time      `json:"first,omitzero"`
+	Last         time.Time      `json:"last,omitzero"`
+	Seconds      float64        `json:"seconds"`
+	EventsPerSec float64        `json:"eventsPerSecond"`
+}
+
+func (s *summary) addBad(path, reason string) {
+	reason = strings.TrimPrefix(reason, path+": ")
+	if len(s.Bad) < maxBadListed {
+		s.Bad = append(s.Bad, badFile{path, reason})
+	}
+}
+
+// backfill runs the whole pipeline once over a finite input.
+func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
+	start := time.Now()
+	det, err := detector.New(o.Detector)
+	if err != nil {
+		return nil, err
+	}
+	s := &summary{Input: o.In, Starts: map[string]int{}}
+	dd := stream.NewDeduper(o.DedupeWindow)
+	feed := func(evs []stream.Event) {
+		for i := range evs {
+			ev := &evs[i]
+			s.Events++
+			if (!o.From.IsZero() && ev.Time.Before(o.From)) || (!o.To.IsZero() && !ev.Time.Before(o.To)) {
+				s.OutOfRange++
+				continue
+			}
+			if dd.Seen(ev) {
+				continue
+			}
+			if s.First.IsZero() || ev.Time.Before(s.First) {
+				s.First = ev.Time
+			}
+			if ev.Time.After(s.Last) {
+				s.Last = ev.Time
+			}
+			det.Add(ev)
+		}
+	}
+	deliver := func(ins []detector.Insight) error {
+		if len(ins) == 0 {
+			return nil
+		}
+		s.Insights += len(ins)
+		if o.Notifier != nil {
+			if err := o.Notifier.Notify(ctx, ins); err != nil {
+				return fmt.Errorf("deliver %d insight events: %w", len(ins), err)
+			}
+		}
+		if o.OnInsights != nil {
+			o.OnInsights(ins)
+		}
+		return nil
+	}
+
+	if o.In == "-" {
+		err = stream.ReadStream(ctx, os.Stdin, func(evs []stream.Event, st stream.DocStats) error {
+			s.Records += int64(st.Records)
+			s.BadRecords += int64(st.BadRecords)
+			if st.BadRecords > 0 && st.BadReason != "" {
+				s.addBad("-", st.BadReason)
+			}
+			feed(evs)
+			return deliver(det.Advance())
+		})
+		if err != nil {
+			return s, fmt.Errorf("read standard input: %w", err)
+		}
+	} else if err := runFiles(ctx, o, s, feed, func() error { return deliver(det.Advance()) }); err != nil {
+		return s, err
+	}
+	if err := deliver(det.Flush()); err != nil {
+		return s, err
+	}
+	st := det.Stats()
+	s.Counted, s.Late, s.Series = st.Counted, st.Late, st.Series
+	s.Duplicates = dd.Dropped()
+	for k, v := range st.Starts {
+		s.Starts[k] = v
+	}
+	s.Seconds = time.Since(start).Seconds()
+	if s.Seconds > 0 {
+		s.EventsPerSec = float64(s.Events) / s.Seconds
+	}
+	return s, nil
+}
+
+func runFiles(ctx context.Context, o backfillOptions, s *summary, feed func([]stream.Event), advance func() error) error {
+	files, skipped, err := stream.ListDir(o.In, o.From, o.To)
+	if err != nil {
+		return fmt.Errorf("list input: %w", err)
+	}
+	s.Files, s.Skipped = len(files), skipped
+	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
+	o.Log.Info().Str("input", o.In).Int("files", len(files)).Int64("bytes", total).Any("skipped", skipped).Msg("input listed")
+	if len(files) == 0 {
+		o.Log.Warn().Str("input", o.In).Msg("no CloudTrail log files found")
+	}
+	var prog *progress
+	var events atomic.Int64
+	if o.Progress && len(files) > 0 {
+		prog = newProgress(len(files), total, &events)
+		defer prog.Wait()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan stream.Batch, 2*max(o.Workers, runtime.GOMAXPROCS(0)))
+	decErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		decErr <- stream.DecodeFiles(ctx, files, stream.OpenFile, o.Workers, batches)
+	}()
+	var loopErr error
+	for b := range batches {
+		if loopErr != nil {
+			b.Release()
+			continue // drain so the decoder can stop
+		}
+		s.Bytes += b.File.Size
+		s.Records += int64(b.Stats.Records)
+		s.BadRecords += int64(b.Stats.BadRecords)
+		switch {
+		case b.Err != nil:
+			s.BadFiles++
+			s.addBad(b.File.Path, b.Err.Error())
+			o.Log.Warn().Str("file", b.File.Path).Err(b.Err).Int("events_kept", len(b.Events)).Msg("bad file skipped")
+		case b.Stats.BadRecords > 0:
+			s.addBad(b.File.Path, fmt.Sprintf("%d bad records: %s", b.Stats.BadRecords, b.Stats.BadReason))
+			o.Log.Warn().Str("file", b.File.Path).Int("bad_records", b.Stats.BadRecords).Str("reason", b.Stats.BadReason).Msg("bad records skipped")
+		}
+		feed(b.Events)
+		events.Add(int64(len(b.Events)))
+		b.Release()
+		if prog != nil {
+			prog.Done(b.File.Size)
+		}
+		if err := advance(); err != nil {
+			loopErr = err
+			cancel()
+		}
+	}
+	if err := <-decErr; err != nil && loopErr == nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if loopErr != nil {
+		return loopErr
+	}
+	return ctx.Err()
+}
+
+// print writes the human summary.
+func (s *summary) print(w io.Writer) {
+	fmt.Fprintf(w, "\ntrailsight detect: %s\n", s.Input)
+	fmt.Fprintf(w, "  files       %d read (%s)", s.Files, humanBytes(s.Bytes))
+	if len(s.Skipped) > 0 {
+		keys := make([]string, 0, len(s.Skipped))
+		for k := range s.Skipped {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s %d", k, s.Skipped[k])
+		}
+		fmt.Fprintf(w, ", skipped: %s", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  events      %d decoded, %d counted in series, %d duplicates dropped, %d late dropped",
+		s.Events, s.Counted, s.Duplicates, s.Late)
+	if s.OutOfRange > 0 {
+		fmt.Fprintf(w, ", %d outside --from/--to", s.OutOfRange)
+	}
+	fmt.Fprintln(w)
+	if !s.First.IsZero() {
+		fmt.Fprintf(w, "  span        %s … %s\n", s.First.Format(time.RFC3339), s.Last.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "  bad input   %d files, %d records\n", s.BadFiles, s.BadRecords)
+	for _, b := range s.Bad {
+		fmt.Fprintf(w, "              %s: %s\n", b.Path, b.Reason)
+	}
+	if n := s.BadFiles; n > len(s.Bad) {
+		fmt.Fprintf(w, "              … and more (all are in the log)\n")
+	}
+	fmt.Fprintf(w, "  series      %d\n", s.Series)
+	kinds := make([]string, 0, len(s.Starts))
+	total := 0
+	for k, v := range s.Starts {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
+		total += v
+	}
+	slices.Sort(kinds)
+	fmt.Fprintf(w, "  insights    %d (%s), %d Start/End events\n", total, strings.Join(kinds, ", "), s.Insights)
+	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/trailsight/trailsight/configs"
+	"github.com/trailsight/trailsight/notify"
+)
+
+type detectCmd struct {
+	In          string   `help:"CloudTrail logs to read: a folder in the S3 layout (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/…, organisation trails too, any prefix before AWSLogs), any folder or file of CloudTrail JSON (gzip or not; {\"Records\":[…]}, JSON lines, EventBridge envelopes), or - for standard input." required:"" placeholder:"SRC"`
+	Out         []string `help:"Where insights go; repeat for several: a folder (written in the CloudTrail-Insight S3 layout), or - for JSON lines on standard output. Default: -." placeholder:"DST"`
+	Config      string   `help:"TOML configuration file (see configs/trailsight.example.toml); flags override it." type:"existingfile" placeholder:"FILE"`
+	From        string   `help:"Only events at or after this time (RFC 3339 or YYYY-MM-DD, UTC)." placeholder:"T"`
+	To          string   `help:"Only events before this time (RFC 3339 or YYYY-MM-DD, UTC)." placeholder:"T"`
+	Workers     int      `help:"Files decoded in parallel (0: one per CPU)." default:"-1"`
+	StrictAWS   bool     `name:"strict-aws" help:"Leave trailsight's explanation out of written insights: exactly the fields CloudTrail writes."`
+	Envelope    bool     `help:"With --out -, wrap each event in an EventBridge envelope (detail-type \"AWS Insight via CloudTrail\")."`
+	Progress    string   `help:"Progress bar: auto (when standard error is a terminal), always, never." default:"auto" enum:"auto,always,never"`
+	SummaryJSON string   `name:"summary-json" help:"Also write the summary as JSON to this file." placeholder:"FILE"`
+}
+
+func (c *detectCmd) Help() string {
+	return `Reads CloudTrail logs, learns each API's normal rate of write calls and of errors, and writes
+CloudTrail Insights events (a Start and an End per insight, sharing sharedEventID) for bursts, gaps,
+limit hits and error spikes. Files are read in the time order their names give, decoded in parallel,
+and duplicates (same eventID) dropped. A bad file is reported and skipped, never fatal: the summary
+counts and names them. Exit status is 0 then; non-zero for bad flags, an unreadable configuration or
+an output that cannot be written.
+
+Examples:
+  trailsight detect --in /data/AWSLogs --out insights/
+  trailsight detect --in bucket-copy/ --from 2026-01-01 --to 2026-02-01 --out - | jq .
+  zcat file.json.gz | trailsight detect --in - --out -`
+}
+
+func (c *detectCmd) Run(g *globals) error {
+	cfg := configs.Default()
+	if c.Config != "" {
+		var err error
+		if cfg, err = configs.Load(c.Config); err != nil {
+			return err
+		}
+	}
+	if c.Workers >= 0 {
+		cfg.Input.Workers = c.Workers
+	}
+	if c.StrictAWS {
+		cfg.Output.StrictAWS = true
+	}
+	from, err := parseTime("--from", c.From)
+	if err != nil {
+		return err
+	}
+	to, err := parseTime("--to", c.To)
+	if err != nil {
+		return err
+	}
+	if !from.IsZero() && !to.IsZero() && !to.After(from) {
+		return fmt.Errorf("--to %s is not after --from %s", c.To, c.From)
+	}
+	if c.In != "-" {
+		if _, err := os.Stat(c.In); err != nil {
+			return fmt.Errorf("--in: %w", inputHint(c.In, err))
+		}
+	}
+	outs := c.Out
+	if len(outs) == 0 {
+		outs = []string{"-"}
+	}
+	n, err := openOutputs(outs, cfg.Output.StrictAWS, c.Envelope)
+	if err != nil {
+		return err
+	}
+	s, err := backfill(g.ctx, backfillOptions{
+		In: c.In, From: from, To: to, Workers: cfg.Input.Workers, Detector: cfg.DetectorConfig(),
+		DedupeWindow: cfg.Input.DedupeWindow.Duration, Notifier: n, Log: g.log,
+		Progress: c.Progress == "always" || (c.Progress == "auto" && stderrIsTerminal()),
+	})
+	if cerr := n.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close outputs: %w", cerr)
+	}
+	if s != nil {
+		s.print(os.Stderr)
+		if c.SummaryJSON != "" {
+			b, _ := json.MarshalIndent(s, "", "  ")
+			if werr := os.WriteFile(c.SummaryJSON, append(b, '\n'), 0o644); werr != nil && err == nil {
+				err = fmt.Errorf("--summary-json: %w", werr)
+			}
+		}
+	}
+	return err
+}
+
+// openOutputs turns --out values into one notifier.
+func openOutputs(outs []string, strict, envelope bool) (notify.Notifier, error) {
+	var ns []notify.Named
+	stdout := false
+	for _, o := range outs {
+		switch {
+		case o == "-":
+			if stdout {
+				return nil, errors.New("--out -: given twice")
+			}
+			stdout = true
+			ns = append(ns, notify.Named{Name: "stdout", Notifier: notify.NewJSONLines(os.Stdout, notify.JSONLinesOptions{Envelope: envelope, StrictAWS: strict})})
+		case strings.Contains(o, "://"):
+			return nil, fmt.Errorf("--out %s: only folders and - are supported so far (S3, NATS and chat outputs are tracked in their own issue)", o)
+		default:
+			f, err := notify.NewFolder(o, notify.FolderOptions{StrictAWS: strict})
+			if err != nil {
+				return nil, fmt.Errorf("--out %s: %w", o, err)
+			}
+			ns = append(ns, notify.Named{Name: "folder " + o, Notifier: f})
+		}
+	}
+	return notify.NewMulti(ns...), nil
+}
+
+func inputHint(in string, err error) error {
+	if strings.Contains(in, "://") {
+		return fmt.Errorf("%s: only folders, files and - are supported so far (S3 and NATS inputs are tracked in their own issue)", in)
+	}
+	return err
+}
+
+// parseTime accepts RFC 3339 or a bare UTC date.
+func parseTime(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)", flag, s)
+}
