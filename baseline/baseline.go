@@ -89,6 +89,7 @@ type Model struct {
 	RateN    [Slots]uint16  // hours observed per slot, capped at SlotMemory
 	Mean     float32        // mean calls per minute over all observed hours (EWMA)
 	Disp     float32        // dispersion index (variance / mean) of minute counts, ≥ 1
+	DispN    uint16         // hours with calls behind Disp, capped at dispMemory
 	Hours    uint32         // hours observed in all
 	GapN     uint32         // inter-arrival gaps observed
 	GapMean  float32        // mean gap between active runs, minutes
@@ -167,12 +168,18 @@ func (m *Model) ObserveHour(start int64, sum, sumSq float64, anomalous bool) {
 		v := sumSq/60 - mean*mean
 		d := math.Max(1, v/mean)
 		d = math.Min(d, 100)
-		if m.Disp == 0 {
-			m.Disp = 1
+		// A plain mean over the first hours with calls, then an exponentially
+		// weighted one: a job whose calls all land in one minute is known
+		// for what it is from its first runs.
+		if m.DispN < dispMemory {
+			m.DispN++
 		}
-		m.Disp += float32(0.05 * (d - float64(m.Disp)))
+		m.Disp += float32((d - float64(m.Disp)) / float64(m.DispN))
 	}
 }
+
+// dispMemory bounds how many hours with calls Disp remembers.
+const dispMemory = 48
 
 // MinRunGap is the smallest silence, in minutes, that separates two runs of
 // activity: calls closer together belong to one run (a job making several

@@ -100,11 +100,12 @@ func (c *benchCmd) Run(g *globals) error {
 		best := result{secs: -1}
 		for r := 0; r < max(c.Runs, 1); r++ {
 			os.RemoveAll(filepath.Join(out, "AWSLogs"))
-			var stdout bytes.Buffer
+			var stdout, stderr bytes.Buffer
 			cmd := exec.CommandContext(g.ctx, self, p.args...)
-			cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			t := time.Now()
 			if err := cmd.Run(); err != nil {
+				os.Stderr.Write(stderr.Bytes())
 				return fmt.Errorf("bench pass %s: %w", p.name, err)
 			}
 			secs := time.Since(t).Seconds()
