@@ -127,6 +127,11 @@ func (m *Model) fallback(s int) float64 {
 	return float64(m.Mean)
 }
 
+// Established reports whether the slot of minute has been observed at
+// least twice: only then is its own expectation trusted to call a silence
+// unusual (the first weekend is not judged by weekdays).
+func (m *Model) Established(minute int64) bool { return m.RateN[Slot(minute)] >= 2 }
+
 // Dispersion returns the variance-to-mean ratio to score with (≥ 1).
 func (m *Model) Dispersion() float64 {
 	if m.Disp < 1 {

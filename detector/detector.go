@@ -118,11 +118,12 @@ func (c Config) Validate() error {
 }
 
 const (
-	maxWindow     = 60  // longest scoring window, minutes
-	hourRing      = 168 // hours of counts kept per series (the AWS baseline window)
-	maxAttrs      = 16  // distinct (identity, agent, error) triples kept per series-minute
-	topAttrs      = 8   // contributors remembered per attribute for the baseline
-	topReported   = 5   // contributors reported per attribute (AWS: 5)
+	maxWindow     = 60       // longest scoring window, minutes
+	week          = 168      // hours in a week
+	hourRing      = week + 2 // hours of counts kept per series: the AWS baseline window, and last week's hours for windows that reach into the previous hour
+	maxAttrs      = 16       // distinct (identity, agent, error) triples kept per series-minute
+	topAttrs      = 8        // contributors remembered per attribute for the baseline
+	topReported   = 5        // contributors reported per attribute (AWS: 5)
 	eventVersion  = "1.08"
 	nullErrorCode = "null" // AWS's errorCode attribution value for calls without error
 )
@@ -505,14 +506,30 @@ func (d *Detector) closeMinute(m int64) {
 	}
 }
 
+// lastWeekShare is how much of the same hour a week before a burst test
+// expects again: a weekly report, a Monday-morning peak, recur.
+const lastWeekShare = 0.75
+
+// expected returns the expected events per minute at minute m for a burst
+// test: the seasonal model, or most of what the same hour held a week
+// before, whichever is more.
+func (d *Detector) expected(s *series, m int64) float64 {
+	e := s.model.Expected(m)
+	h := floorDiv(m, 60) - week
+	if h*60 >= d.start && h > s.hourTop-hourRing && h <= s.hourTop {
+		e = math.Max(e, lastWeekShare*float64(s.hourly[h%hourRing])/60)
+	}
+	return e
+}
+
 // expectedSum returns the expected events in the w minutes ending at m.
-func expectedSum(mod *baseline.Model, m int64, w int) float64 {
+func (d *Detector) expectedSum(s *series, m int64, w int) float64 {
 	first := m - int64(w) + 1
 	var sum float64
 	for t := first; t <= m; {
 		hourEnd := floorDiv(t, 60)*60 + 59
 		end := min(hourEnd, m)
-		sum += mod.Expected(t) * float64(end-t+1)
+		sum += d.expected(s, t) * float64(end-t+1)
 		t = end + 1
 	}
 	return sum
@@ -536,7 +553,7 @@ func (d *Detector) unusual(s *series, m int64) bool {
 	if c == 0 {
 		return false
 	}
-	e := math.Max(s.model.Expected(m), floorRate)
+	e := math.Max(d.expected(s, m), floorRate)
 	return c >= 1.5*e && tailScore(c, e, s.model.Dispersion()) >= 2
 }
 
@@ -550,7 +567,7 @@ func (d *Detector) stillHigh(s *series, m int64) bool {
 		w = min(w, s.open.expl.WindowMinutes)
 	}
 	obs := d.windowSum(s, m, w)
-	exp := math.Max(expectedSum(&s.model, m, w), floorRate*float64(w))
+	exp := math.Max(d.expectedSum(s, m, w), floorRate*float64(w))
 	return obs >= 1.5*exp && tailScore(obs, exp, s.model.Dispersion()) >= 2
 }
 
@@ -569,7 +586,7 @@ func (d *Detector) tryStart(sid uint32, s *series, m int64) {
 		if obs < float64(d.cfg.MinCount) {
 			continue
 		}
-		exp := math.Max(expectedSum(&s.model, m, w), floorRate*float64(w))
+		exp := math.Max(d.expectedSum(s, m, w), floorRate*float64(w))
 		if obs < d.cfg.MinRatio*exp {
 			continue
 		}
@@ -614,7 +631,9 @@ func (d *Detector) checkGap(sid uint32, s *series, m int64) {
 		return
 	}
 	silence := m - s.model.LastRun
-	s.silent += s.model.Expected(m)
+	if s.model.Established(m) {
+		s.silent += s.model.Expected(m)
+	}
 	var period float64
 	fire := false
 	if p, longest, ok := s.model.Periodic(); ok && float64(silence) > d.cfg.GapFactor*longest && float64(silence) >= longest+10 {
@@ -695,7 +714,7 @@ func (d *Detector) fold(sid uint32, s *series, m int64) {
 
 func (d *Detector) closeHour(h0 int64) {
 	hour := floorDiv(h0, 60)
-	const decay = float32(1 - 1.0/hourRing)
+	const decay = float32(1 - 1.0/week)
 	armed := d.armed[:0]
 	for sid, s := range d.series {
 		var sum, sq float64

@@ -101,6 +101,18 @@ func TestScenarios(t *testing.T) {
 			traffic: []traffic{{name: "RunInstances", rate: steady}, {name: "CreateTags", rate: func(int) float64 { return 0.01 }}},
 		},
 		{
+			// Thursdays 13:00-16:00 at 4x: reported the first week (nothing
+			// to go by), recognised from then on.
+			name: "weekly peak", days: 15,
+			traffic: []traffic{{name: "StartQueryExecution", rate: func(i int) float64 {
+				if d := i / 1440; d%7 == 3 && i%1440 >= 13*60 && i%1440 < 16*60 {
+					return 8
+				}
+				return 2
+			}}},
+			wantKinds: []string{"burst"}, wantStart: []int{minute(3, 13, 0)},
+		},
+		{
 			name: "burst on a busy API", days: 4,
 			traffic: []traffic{{name: "RunInstances", rate: func(i int) float64 {
 				if i >= minute(3, 10, 0) && i < minute(3, 10, 30) {
