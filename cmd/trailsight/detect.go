@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ type detectCmd struct {
 	Envelope    bool     `help:"With --out -, wrap each event in an EventBridge envelope (detail-type \"AWS Insight via CloudTrail\")."`
 	Progress    string   `help:"Progress bar: auto (when standard error is a terminal), always, never." default:"auto" enum:"auto,always,never"`
 	SummaryJSON string   `name:"summary-json" help:"Also write the summary as JSON to this file." placeholder:"FILE"`
+	CPUProfile  string   `name:"cpuprofile" hidden:"" help:"Write a CPU profile to this file."`
 }
 
 func (c *detectCmd) Help() string {
@@ -40,6 +42,17 @@ Examples:
 }
 
 func (c *detectCmd) Run(g *globals) error {
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg := configs.Default()
 	if c.Config != "" {
 		var err error
