@@ -160,6 +160,7 @@ type Detector struct {
 	series []*series
 
 	started bool
+	loaded  bool  // started from saved models (LoadModels)
 	start   int64 // first minute the detector knows about
 	maxSec  int64 // largest event time seen, Unix seconds
 	closed  int64 // every minute ≤ closed is closed
@@ -295,10 +296,7 @@ func (d *Detector) Add(ev *stream.Event) {
 	sec := ev.Time.Unix()
 	m := floorDiv(sec, 60)
 	if !d.started {
-		d.started = true
-		d.start = m - d.lateMin
-		d.closed = d.start - 1
-		d.maxSec = sec
+		d.start0(m, sec)
 	}
 	d.stats.Events++
 	if m <= d.closed {
@@ -328,6 +326,29 @@ func (d *Detector) Add(ev *stream.Event) {
 	}
 	if counted {
 		d.stats.Counted++
+	}
+}
+
+// start0 sets the clock from the first event.
+func (d *Detector) start0(m, sec int64) {
+	d.started = true
+	first := m - d.lateMin
+	d.closed = first - 1
+	d.maxSec = sec
+	if !d.loaded || first < d.start {
+		d.start = first
+	}
+	for _, s := range d.series { // loaded series: nothing counted before now
+		s.ringTop, s.touched = d.closed, d.closed
+		// Hours between the model's last hour and now are learned as they
+		// close; the ones skipped over (the model is older than the events)
+		// are not, beyond clearing their counts.
+		if h := floorDiv(d.closed+1, 60) - 1; h > s.hourTop {
+			for x := max(s.hourTop+1, h-hourRing+1); x <= h; x++ {
+				s.hourly[x%hourRing] = 0
+			}
+			s.hourTop = h
+		}
 	}
 }
 
@@ -388,6 +409,53 @@ func (d *Detector) newSeries(k baseline.Key, m int64) uint32 {
 	d.ids[k] = sid
 	d.series = append(d.series, s)
 	return sid
+}
+
+// Snapshot returns what the detector has learned: each series' model and
+// last week of hourly counts, and the span of event time behind them. Save it
+// with baseline.SaveFile; start another detector warm with LoadModels.
+func (d *Detector) Snapshot() (baseline.Meta, []baseline.Entry) {
+	if !d.started {
+		return baseline.Meta{}, nil
+	}
+	meta := baseline.Meta{From: time.Unix((d.start+d.lateMin)*60, 0).UTC(), To: time.Unix(d.maxSec, 0).UTC()}
+	out := make([]baseline.Entry, len(d.series))
+	for i, s := range d.series {
+		e := &out[i]
+		e.Key, e.Model, e.LastHour = s.key, s.model, s.hourTop
+		for j := range e.Hours {
+			h := s.hourTop - int64(baseline.Week-1) + int64(j)
+			if h*60 >= d.start {
+				e.Hours[j] = s.hourly[h%hourRing]
+			}
+		}
+	}
+	return meta, out
+}
+
+// LoadModels starts the detector warm from a saved Snapshot: the series
+// know their normal from the first event on, and no warm-up applies to the
+// history the models cover. It must be called before the first Add.
+func (d *Detector) LoadModels(meta baseline.Meta, entries []baseline.Entry) error {
+	if d.started || len(d.series) > 0 {
+		return errors.New("detector: LoadModels after events were added")
+	}
+	d.loaded = true
+	d.start = floorDiv(meta.From.Unix(), 60) - d.lateMin
+	for i := range entries {
+		e := &entries[i]
+		if _, dup := d.ids[e.Key]; dup {
+			return fmt.Errorf("detector: model lists series %s twice", e.Key)
+		}
+		s := &series{key: e.Key, model: e.Model, ring: make([]uint32, d.ring), hourTop: e.LastHour}
+		for j, c := range e.Hours {
+			h := e.LastHour - int64(baseline.Week-1) + int64(j)
+			s.hourly[h%hourRing] = c
+		}
+		d.ids[e.Key] = uint32(len(d.series))
+		d.series = append(d.series, s)
+	}
+	return nil
 }
 
 // Watermark returns the current watermark: the latest event time seen minus

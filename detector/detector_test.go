@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/stream"
 )
 
@@ -327,4 +329,71 @@ func BenchmarkDetector(b *testing.B) {
 		d.Flush()
 	}
 	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestWarmStart: a detector started from a saved snapshot of the first 8
+// days raises on day 9 what one that saw all 9 days raises, while a cold
+// detector on day 9 alone is still warming up.
+func TestWarmStart(t *testing.T) {
+	evs := synth(9, 21, traffic{name: "RunInstances", rate: func(i int) float64 {
+		if i >= minute(8, 9, 0) && i < minute(8, 9, 20) {
+			return 15
+		}
+		return 1
+	}}, traffic{name: "CreateSnapshot", fixed: func(i int) int {
+		if i%60 == 5 && i < minute(8, 14, 0) {
+			return 1
+		}
+		return 0
+	}})
+	split := slices.IndexFunc(evs, func(e stream.Event) bool { return !e.Time.Before(t0.Add(8 * 24 * time.Hour)) })
+	starts := func(ins []Insight) []string {
+		var out []string
+		for _, in := range ins {
+			if in.State == Start {
+				out = append(out, in.Time.Format(time.RFC3339)+" "+in.EventName+" "+in.Explanation.Kind)
+			}
+		}
+		return out
+	}
+	full := starts(run(t, evs, 1000))
+
+	learn, _ := New(DefaultConfig())
+	for i := range evs[:split] {
+		learn.Add(&evs[i])
+	}
+	meta, entries := learn.Snapshot()
+	var buf bytes.Buffer
+	if err := baseline.Save(&buf, meta, entries); err != nil {
+		t.Fatal(err)
+	}
+	meta, entries, err := baseline.Load(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm, _ := New(DefaultConfig())
+	if err := warm.LoadModels(meta, entries); err != nil {
+		t.Fatal(err)
+	}
+	var got []Insight
+	for i := range evs[split:] {
+		warm.Add(&evs[split+i])
+	}
+	got = append(got, warm.Advance()...)
+	got = append(got, warm.Flush()...)
+	var fullDay9 []string
+	for _, s := range full {
+		if s >= "2026-03-10" {
+			fullDay9 = append(fullDay9, s)
+		}
+	}
+	if len(fullDay9) == 0 {
+		t.Fatal("the full run raised nothing on day 9")
+	}
+	if w := starts(got); !slices.Equal(w, fullDay9) {
+		t.Errorf("warm start raised %v, the full run %v", w, fullDay9)
+	}
+	if cold := starts(run(t, evs[split:], 1000)); len(cold) != 0 {
+		t.Errorf("a cold detector on day 9 alone raised %v during its warm-up", cold)
+	}
 }

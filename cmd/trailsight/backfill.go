@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/detector"
 	"github.com/trailsight/trailsight/notify"
 	"github.com/trailsight/trailsight/stream"
@@ -31,6 +32,17 @@ type backfillOptions struct {
 	Log          zerolog.Logger
 	// OnInsights, when set, sees every batch of insights after it was delivered.
 	OnInsights func([]detector.Insight)
+	// Model, when set, starts the detector warm from saved models.
+	Model *savedModel
+	// OnDone, when set, gets the detector after the input is exhausted
+	// (e.g. to save its models).
+	OnDone func(*detector.Detector) error
+}
+
+// savedModel is a model file's content.
+type savedModel struct {
+	Meta    baseline.Meta
+	Entries []baseline.Entry
 }
 
 // maxBadListed bounds the bad files named in a summary (all are counted and logged).
@@ -79,6 +91,11 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 	det, err := detector.New(o.Detector)
 	if err != nil {
 		return nil, err
+	}
+	if o.Model != nil {
+		if err := det.LoadModels(o.Model.Meta, o.Model.Entries); err != nil {
+			return nil, err
+		}
 	}
 	s := &summary{Input: o.In, Starts: map[string]int{}}
 	dd := stream.NewDeduper(o.DedupeWindow)
@@ -136,6 +153,11 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 	}
 	if err := deliver(det.Flush()); err != nil {
 		return s, err
+	}
+	if o.OnDone != nil {
+		if err := o.OnDone(det); err != nil {
+			return s, err
+		}
 	}
 	st := det.Stats()
 	s.Counted, s.Late, s.Series = st.Counted, st.Late, st.Series

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/configs"
 	"github.com/trailsight/trailsight/notify"
 )
@@ -17,6 +18,7 @@ type detectCmd struct {
 	In          string   `help:"CloudTrail logs to read: a folder in the S3 layout (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/…, organisation trails too, any prefix before AWSLogs), any folder or file of CloudTrail JSON (gzip or not; {\"Records\":[…]}, JSON lines, EventBridge envelopes), or - for standard input." required:"" placeholder:"SRC"`
 	Out         []string `help:"Where insights go; repeat for several: a folder (written in the CloudTrail-Insight S3 layout), or - for JSON lines on standard output. Default: -." placeholder:"DST"`
 	Config      string   `help:"TOML configuration file (see configs/trailsight.example.toml); flags override it." type:"existingfile" placeholder:"FILE"`
+	Model       string   `help:"Start warm from a model file written by 'trailsight baseline': insights from the first event on, no warm-up." type:"existingfile" placeholder:"FILE"`
 	From        string   `help:"Only events at or after this time (RFC 3339 or YYYY-MM-DD, UTC)." placeholder:"T"`
 	To          string   `help:"Only events before this time (RFC 3339 or YYYY-MM-DD, UTC)." placeholder:"T"`
 	Workers     int      `help:"Files decoded in parallel (0: one per CPU)." default:"-1"`
@@ -82,6 +84,15 @@ func (c *detectCmd) Run(g *globals) error {
 			return fmt.Errorf("--in: %w", inputHint(c.In, err))
 		}
 	}
+	var model *savedModel
+	if c.Model != "" {
+		meta, entries, err := baseline.LoadFile(c.Model)
+		if err != nil {
+			return fmt.Errorf("--model: %w", err)
+		}
+		model = &savedModel{meta, entries}
+		g.log.Info().Str("model", c.Model).Int("series", len(entries)).Time("from", meta.From).Time("to", meta.To).Msg("model loaded")
+	}
 	outs := c.Out
 	if len(outs) == 0 {
 		outs = []string{"-"}
@@ -92,7 +103,7 @@ func (c *detectCmd) Run(g *globals) error {
 	}
 	s, err := backfill(g.ctx, backfillOptions{
 		In: c.In, From: from, To: to, Workers: cfg.Input.Workers, Detector: cfg.DetectorConfig(),
-		DedupeWindow: cfg.Input.DedupeWindow.Duration, Notifier: n, Log: g.log,
+		DedupeWindow: cfg.Input.DedupeWindow.Duration, Notifier: n, Log: g.log, Model: model,
 		Progress: c.Progress == "always" || (c.Progress == "auto" && stderrIsTerminal()),
 	})
 	if cerr := n.Close(); err == nil && cerr != nil {

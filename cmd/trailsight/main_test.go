@@ -130,6 +130,22 @@ func TestGenDetectEval(t *testing.T) {
 		}
 	}
 
+	// Learn the first 8 days into a model, then detect the rest warm.
+	model := filepath.Join(dir, "m.tsm")
+	if _, e, code := ts(t, nil, "--log-level", "warn", "baseline", "--in", arch, "--to", "2026-03-10", "--model", model); code != 0 {
+		t.Fatalf("baseline exit %d: %s", code, e)
+	}
+	warm := filepath.Join(dir, "warm")
+	if _, e, code := ts(t, nil, "--log-level", "warn", "detect", "--in", arch, "--from", "2026-03-10", "--model", model, "--out", warm); code != 0 {
+		t.Fatalf("detect --model exit %d: %s", code, e)
+	}
+	if wi, _, err := notify.ReadInsights(warm); err != nil || len(wi) == 0 {
+		t.Errorf("warm detect over the last 2 days wrote %d insight events (%v), want some", len(wi), err)
+	}
+	if _, e, code := ts(t, nil, "detect", "--in", arch, "--model", filepath.Join(arch, "labels.json")); code == 0 || !strings.Contains(e, "--model") {
+		t.Errorf("detect --model with a non-model file: exit %d, %s", code, e)
+	}
+
 	stdout, e, code := ts(t, nil, "eval", "--labels", filepath.Join(arch, "labels.json"), out)
 	if code != 0 {
 		t.Fatalf("eval exit %d: %s", code, e)
@@ -228,7 +244,7 @@ func TestErrorsExitNonZero(t *testing.T) {
 }
 
 func TestHelpTeaches(t *testing.T) {
-	for _, cmd := range []string{"detect", "demo", "gen", "eval", "nab", "bench"} {
+	for _, cmd := range []string{"detect", "baseline", "demo", "gen", "eval", "nab", "bench"} {
 		out, _, code := ts(t, nil, cmd, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: trailsight "+cmd) || len(out) < 400 {
 			t.Errorf("%s --help: exit %d, %d bytes", cmd, code, len(out))
