@@ -1,14 +1,25 @@
 # trailsight — `make help` lists the targets.
 GO ?= go
 
-.PHONY: help test test-long race vet fmt bench bench-smoke build demo
+.PHONY: help test test-setup test-long race vet fmt bench bench-smoke build demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: ## what CI runs: vet, then every test (fast ones; set-up included)
+# The real S3 server the S3 tests start (internal/s3test); go install puts
+# it in GOBIN or the first GOPATH's bin, which the tests also search.
+VERSITYGW_VERSION ?= v1.8.0
+GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
+export PATH := $(PATH):$(GOBIN_DIR)
+
+test: test-setup ## what CI runs: vet, then every test (fast ones; set-up included)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+test-setup: ## install what the tests need when missing: versitygw (~2 min the first time)
+	@command -v versitygw >/dev/null 2>&1 || { \
+		echo "installing versitygw $(VERSITYGW_VERSION) into $(GOBIN_DIR)"; \
+		$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); }
 
 test-long: ## also the long tests (build tag long: 200 MB input, big archives, memory)
 	$(GO) test -tags long -count=1 -timeout 60m ./...

@@ -47,6 +47,11 @@ type GenOptions struct {
 	Start    time.Time // first minute of the archive (truncated to the minute)
 	Regions  []string  // the first region holds global services (IAM, STS) and most anomalies
 
+	// Background writes normal traffic only: the recurring patterns (growth,
+	// the weekly peak, the daily deploy, a holiday) but no planted anomaly
+	// and no one-off decoy — for measuring the rate of false insights.
+	Background bool
+
 	// Workers bounds the files written in parallel; 0 means GOMAXPROCS.
 	// It does not change the output.
 	Workers int

@@ -285,7 +285,7 @@ func plan(opts *GenOptions, a *account) []Label {
 	p.histEnd = p.start + historyDays*86400
 	p.end = p.start + int64(opts.Days)*86400
 	p.recurring()
-	if opts.Days <= historyDays {
+	if opts.Days <= historyDays || opts.Background {
 		return p.labels
 	}
 	weeks := (opts.Days - historyDays + 6) / 7

@@ -75,20 +75,30 @@ var (
 
 // NewFolder returns a Folder writing under dir, creating dir if needed.
 func NewFolder(dir string, opt FolderOptions) (*Folder, error) {
-	if opt.Prefix != "" {
-		p := strings.Trim(opt.Prefix, "/")
-		if strings.HasPrefix(opt.Prefix, "/") || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
-			return nil, fmt.Errorf("notify: folder prefix %q: want a clean relative path", opt.Prefix)
-		}
-		opt.Prefix = p
-	}
-	if opt.OrgID != "" && !reOrgID.MatchString(opt.OrgID) {
-		return nil, fmt.Errorf("notify: folder organisation ID %q: want o-[a-z0-9]+", opt.OrgID)
+	opt, err := opt.clean("folder")
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("notify: folder: %w", err)
 	}
 	return &Folder{dir: dir, opt: opt, seen: map[string]bool{}}, nil
+}
+
+// clean checks the layout options shared by Folder and S3 and returns them
+// with Prefix trimmed of slashes; what names the notifier in errors.
+func (opt FolderOptions) clean(what string) (FolderOptions, error) {
+	if opt.Prefix != "" {
+		p := strings.Trim(opt.Prefix, "/")
+		if strings.HasPrefix(opt.Prefix, "/") || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
+			return opt, fmt.Errorf("notify: %s prefix %q: want a clean relative path", what, opt.Prefix)
+		}
+		opt.Prefix = p
+	}
+	if opt.OrgID != "" && !reOrgID.MatchString(opt.OrgID) {
+		return opt, fmt.Errorf("notify: %s organisation ID %q: want o-[a-z0-9]+", what, opt.OrgID)
+	}
+	return opt, nil
 }
 
 // Notify writes ins as described on Folder. Insights whose account or
@@ -157,7 +167,8 @@ type folderFile struct {
 	n    int
 }
 
-// folderFiles groups ins into files, sorted by key.
+// folderFiles groups ins into files, sorted by key: the CloudTrail-Insight
+// layout that Folder and S3 both write.
 func folderFiles(ins []detector.Insight, opt FolderOptions) ([]folderFile, []error) {
 	type group struct {
 		account, region string
@@ -167,7 +178,7 @@ func folderFiles(ins []detector.Insight, opt FolderOptions) ([]folderFile, []err
 	groups := map[group][]detector.Insight{}
 	for _, in := range ins {
 		if !reAccount.MatchString(in.Account) || !reRegion.MatchString(in.Region) {
-			errs = append(errs, fmt.Errorf("notify: folder: insight %s: account %q or region %q cannot be part of a key", in.EventID, in.Account, in.Region))
+			errs = append(errs, fmt.Errorf("notify: insight %s: account %q or region %q cannot be part of a key", in.EventID, in.Account, in.Region))
 			continue
 		}
 		if opt.StrictAWS {
@@ -182,7 +193,7 @@ func folderFiles(ins []detector.Insight, opt FolderOptions) ([]folderFile, []err
 		slices.SortFunc(gs, compareInsights)
 		body, err := recordsGzip(gs)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("notify: folder: %w", err))
+			errs = append(errs, fmt.Errorf("notify: encode: %w", err))
 			continue
 		}
 		files = append(files, folderFile{key: folderKey(opt, g.account, g.region, g.minute, gs), body: body, n: len(gs)})

@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/trailsight/trailsight/detector"
+	"github.com/trailsight/trailsight/internal/s3test"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -523,8 +524,30 @@ func TestConformance(t *testing.T) {
 	}{
 		{"folder", func(t *testing.T) under { return folder(t, FolderOptions{}) }},
 		{"folder strict", func(t *testing.T) under { return folder(t, FolderOptions{StrictAWS: true}) }},
+		{"s3", func(t *testing.T) under {
+			srv := s3test.Start(t)
+			srv.CreateBucket("insights")
+			n, err := NewS3(context.Background(), S3Options{Bucket: "insights", Client: s3Conn(srv)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return under{n, func() string { return string(dump(t, srv.Objects("insights", ""))) }}
+		}},
 		{"jsonlines", lines(JSONLinesOptions{})},
 		{"jsonlines envelope", lines(JSONLinesOptions{Envelope: true})},
+		{"nats jetstream", func(t *testing.T) under { n, snap := natsConformance(t); return under{n, snap} }},
+		{"slack", func(t *testing.T) under { n, s := chatUnder(t, 0); return under{n, s} }},
+		{"teams", func(t *testing.T) under { n, s := chatUnder(t, 1); return under{n, s} }},
+		{"discord", func(t *testing.T) under { n, s := chatUnder(t, 2); return under{n, s} }},
+		{"webhook", func(t *testing.T) under { n, s := chatUnder(t, 3); return under{n, s} }},
+		{"reliable folder", func(t *testing.T) under {
+			f := folder(t, FolderOptions{})
+			return under{NewReliable(Named{"folder", f.n}, ReliableOptions{SpoolDir: t.TempDir()}), f.snapshot}
+		}},
+		{"reliable slack", func(t *testing.T) under {
+			n, s := chatUnder(t, 0)
+			return under{NewReliable(Named{"slack", n}, ReliableOptions{SpoolDir: t.TempDir()}), s}
+		}},
 		{"multi", func(t *testing.T) under {
 			a, b := folder(t, FolderOptions{}), lines(JSONLinesOptions{})(t)
 			return under{NewMulti(Named{"folder", a.n}, Named{"stdout", b.n}),

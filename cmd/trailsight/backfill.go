@@ -56,26 +56,28 @@ type badFile struct {
 
 // summary is what a backfill did; printed at the end and available as JSON.
 type summary struct {
-	Input        string         `json:"input"`
-	Files        int            `json:"files"`
-	Bytes        int64          `json:"bytes"`
-	Skipped      map[string]int `json:"skipped,omitempty"`
-	Records      int64          `json:"records"`
-	Events       int64          `json:"events"`
-	Counted      int64          `json:"counted"`
-	Duplicates   int64          `json:"duplicates"`
-	Late         int64          `json:"late"`
-	OutOfRange   int64          `json:"outOfRange"`
-	BadFiles     int            `json:"badFiles"`
-	BadRecords   int64          `json:"badRecords"`
-	Bad          []badFile      `json:"bad,omitempty"`
-	Series       int            `json:"series"`
-	Starts       map[string]int `json:"starts"`
-	Insights     int            `json:"insightEvents"`
-	First        time.Time      `json:"first,omitzero"`
-	Last         time.Time      `json:"last,omitzero"`
-	Seconds      float64        `json:"seconds"`
-	EventsPerSec float64        `json:"eventsPerSecond"`
+	Input          string         `json:"input"`
+	Files          int            `json:"files"`
+	Bytes          int64          `json:"bytes"`
+	Skipped        map[string]int `json:"skipped,omitempty"`
+	Records        int64          `json:"records"`
+	Events         int64          `json:"events"`
+	Counted        int64          `json:"counted"`
+	Duplicates     int64          `json:"duplicates"`
+	Late           int64          `json:"late"`
+	OutOfRange     int64          `json:"outOfRange"`
+	BadFiles       int            `json:"badFiles"`
+	BadRecords     int64          `json:"badRecords"`
+	Bad            []badFile      `json:"bad,omitempty"`
+	Series         int            `json:"series"`
+	Starts         map[string]int `json:"starts"`
+	Insights       int            `json:"insightEvents"`
+	SeriesDays     float64        `json:"seriesDays"` // series × days of event time they were watched
+	PerKSeriesDays float64        `json:"insightsPer1000SeriesDays"`
+	First          time.Time      `json:"first,omitzero"`
+	Last           time.Time      `json:"last,omitzero"`
+	Seconds        float64        `json:"seconds"`
+	EventsPerSec   float64        `json:"eventsPerSecond"`
 }
 
 func (s *summary) addBad(path, reason string) {
@@ -164,6 +166,16 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 	s.Duplicates = dd.Dropped()
 	for k, v := range st.Starts {
 		s.Starts[k] = v
+	}
+	if !s.First.IsZero() {
+		s.SeriesDays = float64(s.Series) * s.Last.Sub(s.First).Hours() / 24
+	}
+	if s.SeriesDays > 0 {
+		total := 0
+		for _, v := range s.Starts {
+			total += v
+		}
+		s.PerKSeriesDays = float64(total) / s.SeriesDays * 1000
 	}
 	s.Seconds = time.Since(start).Seconds()
 	if s.Seconds > 0 {
@@ -279,7 +291,7 @@ func (s *summary) print(w io.Writer) {
 		total += v
 	}
 	slices.Sort(kinds)
-	fmt.Fprintf(w, "  insights    %d (%s), %d Start/End events\n", total, strings.Join(kinds, ", "), s.Insights)
+	fmt.Fprintf(w, "  insights    %d (%s), %d Start/End events; %.2f per 1,000 series-days\n", total, strings.Join(kinds, ", "), s.Insights, s.PerKSeriesDays)
 	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
 }
 

@@ -9,12 +9,13 @@ import (
 )
 
 type genCmd struct {
-	Out      string  `help:"Folder to write the archive (AWSLogs/…) and labels.json into." required:"" placeholder:"DIR"`
-	Days     int     `help:"Length of the archive in days. Anomalies are planted after the first 7 days, which the detector needs to learn." default:"14"`
-	Seed     int64   `help:"Seed: the same seed writes the same bytes." default:"1"`
-	Scale    float64 `help:"Multiplies every rate." default:"1"`
-	Accounts int     `help:"Number of accounts." default:"2"`
-	Start    string  `help:"First day (YYYY-MM-DD, UTC); default 2026-03-02, a Monday." placeholder:"DAY"`
+	Out        string  `help:"Folder to write the archive (AWSLogs/…) and labels.json into." required:"" placeholder:"DIR"`
+	Days       int     `help:"Length of the archive in days. Anomalies are planted after the first 7 days, which the detector needs to learn." default:"14"`
+	Seed       int64   `help:"Seed: the same seed writes the same bytes." default:"1"`
+	Scale      float64 `help:"Multiplies every rate." default:"1"`
+	Accounts   int     `help:"Number of accounts." default:"2"`
+	Start      string  `help:"First day (YYYY-MM-DD, UTC); default 2026-03-02, a Monday." placeholder:"DAY"`
+	Background bool    `name:"background-only" help:"Normal traffic only (recurring patterns kept, nothing planted): every insight on it is a false one."`
 }
 
 func (c *genCmd) Help() string {
@@ -29,7 +30,7 @@ Example: trailsight gen --out /tmp/scn && trailsight detect --in /tmp/scn --out 
 }
 
 func (c *genCmd) Run(g *globals) error {
-	opts := datasets.GenOptions{Out: c.Out, Days: c.Days, Seed: c.Seed, Scale: c.Scale, Accounts: c.Accounts}
+	opts := datasets.GenOptions{Out: c.Out, Days: c.Days, Seed: c.Seed, Scale: c.Scale, Accounts: c.Accounts, Background: c.Background}
 	if c.Start != "" {
 		t, err := time.Parse("2006-01-02", c.Start)
 		if err != nil {
