@@ -337,7 +337,17 @@ func (n *NATS) message(in detector.Insight) (*nats.Msg, error) {
 // call: the error wraps ctx.Err() when ctx is done, nats.ErrTimeout when
 // the server did not answer within Timeout, else what the server or client
 // said. Events before it were delivered; re-sending all of them is safe.
+// Notify delivers ins. Errors that retrying cannot fix (NATSPermanent) are
+// marked with ErrPermanent, so that Reliable spools them at once.
 func (n *NATS) Notify(ctx context.Context, ins []detector.Insight) error {
+	err := n.notify(ctx, ins)
+	if err != nil && NATSPermanent(err) {
+		return Permanent(err)
+	}
+	return err
+}
+
+func (n *NATS) notify(ctx context.Context, ins []detector.Insight) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

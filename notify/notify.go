@@ -1,19 +1,26 @@
 // Package notify delivers Insights events (detector.Insight) to where people
 // and tools read them.
 //
-// It holds the Notifier interface and the notifiers that need nothing but
-// the local machine:
+// Every destination implements Notifier and passes the same conformance test
+// (notify_test.go: idempotent re-send, context cancellation, no retention,
+// Close):
 //   - Folder writes gzip'd {"Records":[…]} files in the CloudTrail-Insight S3
-//     layout under a local directory, with keys derived from the content so
-//     that a re-run writes the same keys and bytes;
-//   - JSONLines writes one event per line (optionally in an EventBridge
-//     envelope) to an io.Writer, e.g. standard output;
+//     layout under a local directory, keys derived from the content so that a
+//     re-run writes the same keys and bytes; S3 writes the same objects to a
+//     bucket (aws-sdk-go-v2, any S3-compatible endpoint);
+//   - NATS publishes each event to <prefix>.<account>.<region>.<insightType>,
+//     with JetStream's Nats-Msg-Id = eventID so re-sends are dropped;
+//     StartEmbeddedNATS runs the real nats-server in process;
+//   - Slack, Teams, Discord and a signed generic webhook (Chat) post one
+//     readable message per insight, within each service's limits, grouping
+//     floods;
+//   - JSONLines writes one event per line to an io.Writer (stdout);
 //   - Multi fans out to several notifiers.
 //
-// ReadInsights reads back what Folder wrote (or any folder or file of
-// Insights events). Retry with back-off, the disk spool, S3, NATS and chat
-// notifiers are not here yet; they will implement the same interface and
-// pass the same conformance test (see notify_test.go).
+// Reliable wraps any of them with retries (exponential back-off with jitter,
+// Retry-After honoured, permanent errors not retried) and a disk spool that
+// is re-sent later, also by the next process: nothing is dropped silently.
+// ReadInsights reads back what Folder wrote.
 package notify
 
 import (

@@ -164,7 +164,8 @@ func NewReliable(n Named, opt ReliableOptions) *Reliable {
 }
 
 // Notify delivers ins through the inner notifier, retrying and spooling as
-// described on Reliable.
+// described on Reliable. While the spool holds batches, a failed batch is
+// tried once and spooled without back-off.
 func (r *Reliable) Notify(ctx context.Context, ins []detector.Insight) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -179,13 +180,20 @@ func (r *Reliable) Notify(ctx context.Context, ins []detector.Insight) error {
 		return nil
 	}
 	var err error
+	// While earlier batches wait in the spool the destination is known to be
+	// down: one try, then the spool, so that a long backfill is not held up
+	// by back-off on every batch. Flush and the Start loop bring it back.
+	attempts := r.opt.Attempts
+	if r.nBatches.Load() > 0 {
+		attempts = 1
+	}
 	attempt := 1
 	for ; ; attempt++ {
 		if err = r.send(ctx, ins); err == nil {
 			r.addDelivered(len(ins))
 			return nil
 		}
-		if ctx.Err() != nil || errors.Is(err, ErrPermanent) || attempt >= r.opt.Attempts {
+		if ctx.Err() != nil || errors.Is(err, ErrPermanent) || attempt >= attempts {
 			break
 		}
 		wait := r.backoff(attempt)

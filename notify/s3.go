@@ -92,7 +92,17 @@ func ParseS3URL(s string) (bucket, prefix string, err error) { return stream.Par
 // Notify writes ins as described on S3. Insights whose account or region
 // cannot be part of a key are not written and are reported in the returned
 // error; the others are written.
+// Notify delivers ins. Errors that retrying cannot fix (S3Permanent) are
+// marked with ErrPermanent, so that Reliable spools them at once.
 func (s *S3) Notify(ctx context.Context, ins []detector.Insight) error {
+	err := s.notify(ctx, ins)
+	if err != nil && S3Permanent(err) {
+		return Permanent(err)
+	}
+	return err
+}
+
+func (s *S3) notify(ctx context.Context, ins []detector.Insight) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

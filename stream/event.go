@@ -4,8 +4,10 @@
 // sniffed by content), one record per line, and EventBridge envelopes whose
 // "detail" holds the record — and the sources that yield them: a folder in
 // the S3 layout (AWSLogs/…), walked in the time order of its key names and
-// decoded in parallel, and standard input. It also drops duplicate records
-// (same eventID) with bounded memory. It knows nothing of detection.
+// decoded in parallel, an S3 bucket in the same layout (ListS3, S3Opener:
+// listed by date prefix, never flat), and standard input. It also drops
+// duplicate records (same eventID) with bounded memory. It knows nothing of
+// detection.
 package stream
 
 import "time"

@@ -185,7 +185,7 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 }
 
 func runFiles(ctx context.Context, o backfillOptions, s *summary, feed func([]stream.Event), advance func() error) error {
-	files, skipped, err := stream.ListDir(o.In, o.From, o.To)
+	files, skipped, open, err := listInput(ctx, o.In, o.From, o.To)
 	if err != nil {
 		return fmt.Errorf("list input: %w", err)
 	}
@@ -210,7 +210,7 @@ func runFiles(ctx context.Context, o backfillOptions, s *summary, feed func([]st
 	decErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		decErr <- stream.DecodeFiles(ctx, files, stream.OpenFile, o.Workers, batches)
+		decErr <- stream.DecodeFiles(ctx, files, open, o.Workers, batches)
 	}()
 	var loopErr error
 	for b := range batches {
@@ -248,6 +248,25 @@ func runFiles(ctx context.Context, o backfillOptions, s *summary, feed func([]st
 		return loopErr
 	}
 	return ctx.Err()
+}
+
+// listInput lists the files of a folder or an s3://bucket/prefix, in time
+// order, and returns how to open them.
+func listInput(ctx context.Context, in string, from, to time.Time) ([]stream.File, map[string]int, func(stream.File) (io.ReadCloser, error), error) {
+	if !strings.HasPrefix(in, "s3://") {
+		files, skipped, err := stream.ListDir(in, from, to)
+		return files, skipped, stream.OpenFile, err
+	}
+	bucket, prefix, err := stream.ParseS3URL(in)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := stream.NewS3Client(ctx, stream.S3ClientOptions{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files, skipped, err := stream.ListS3(ctx, c, bucket, prefix, from, to)
+	return files, skipped, stream.S3Opener(c, bucket), err
 }
 
 // print writes the human summary.

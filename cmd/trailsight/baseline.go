@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/configs"
@@ -45,7 +46,7 @@ func (c *baselineCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	if c.In != "-" {
+	if c.In != "-" && !strings.HasPrefix(c.In, "s3://") {
 		if _, err := os.Stat(c.In); err != nil {
 			return fmt.Errorf("--in: %w", inputHint(c.In, err))
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -11,12 +10,12 @@ import (
 
 	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/configs"
-	"github.com/trailsight/trailsight/notify"
 )
 
 type detectCmd struct {
-	In          string   `help:"CloudTrail logs to read: a folder in the S3 layout (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/…, organisation trails too, any prefix before AWSLogs), any folder or file of CloudTrail JSON (gzip or not; {\"Records\":[…]}, JSON lines, EventBridge envelopes), or - for standard input." required:"" placeholder:"SRC"`
-	Out         []string `help:"Where insights go; repeat for several: a folder (written in the CloudTrail-Insight S3 layout), or - for JSON lines on standard output. Default: -." placeholder:"DST"`
+	In          string   `help:"CloudTrail logs to read: a folder in the S3 layout (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/…, organisation trails too, any prefix before AWSLogs), s3://BUCKET/PREFIX in the same layout (listed by date prefix; --from/--to list only the days needed), any folder or file of CloudTrail JSON (gzip or not; {\"Records\":[…]}, JSON lines, EventBridge envelopes), or - for standard input." required:"" placeholder:"SRC"`
+	Out         []string `help:"${out_help}" placeholder:"DST" sep:"none"`
+	Spool       string   `help:"Folder where insights wait when a network destination is down; the next run re-sends them." placeholder:"DIR"`
 	Config      string   `help:"TOML configuration file (see configs/trailsight.example.toml); flags override it." type:"existingfile" placeholder:"FILE"`
 	Model       string   `help:"Start warm from a model file written by 'trailsight baseline': insights from the first event on, no warm-up." type:"existingfile" placeholder:"FILE"`
 	From        string   `help:"Only events at or after this time (RFC 3339 or YYYY-MM-DD, UTC)." placeholder:"T"`
@@ -79,7 +78,7 @@ func (c *detectCmd) Run(g *globals) error {
 	if !from.IsZero() && !to.IsZero() && !to.After(from) {
 		return fmt.Errorf("--to %s is not after --from %s", c.To, c.From)
 	}
-	if c.In != "-" {
+	if c.In != "-" && !strings.HasPrefix(c.In, "s3://") {
 		if _, err := os.Stat(c.In); err != nil {
 			return fmt.Errorf("--in: %w", inputHint(c.In, err))
 		}
@@ -97,7 +96,11 @@ func (c *detectCmd) Run(g *globals) error {
 	if len(outs) == 0 {
 		outs = []string{"-"}
 	}
-	n, err := openOutputs(outs, cfg.Output.StrictAWS, c.Envelope)
+	spool := c.Spool
+	if spool == "" {
+		spool = defaultSpool()
+	}
+	n, err := openOutputs(g.ctx, outs, cfg.Output.StrictAWS, c.Envelope, spool, g.log)
 	if err != nil {
 		return err
 	}
@@ -106,8 +109,8 @@ func (c *detectCmd) Run(g *globals) error {
 		DedupeWindow: cfg.Input.DedupeWindow.Duration, Notifier: n, Log: g.log, Model: model,
 		Progress: c.Progress == "always" || (c.Progress == "auto" && stderrIsTerminal()),
 	})
-	if cerr := n.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close outputs: %w", cerr)
+	if cerr := n.finish(g.ctx); err == nil && cerr != nil {
+		err = fmt.Errorf("outputs: %w", cerr)
 	}
 	if s != nil {
 		s.print(os.Stderr)
@@ -121,34 +124,9 @@ func (c *detectCmd) Run(g *globals) error {
 	return err
 }
 
-// openOutputs turns --out values into one notifier.
-func openOutputs(outs []string, strict, envelope bool) (notify.Notifier, error) {
-	var ns []notify.Named
-	stdout := false
-	for _, o := range outs {
-		switch {
-		case o == "-":
-			if stdout {
-				return nil, errors.New("--out -: given twice")
-			}
-			stdout = true
-			ns = append(ns, notify.Named{Name: "stdout", Notifier: notify.NewJSONLines(os.Stdout, notify.JSONLinesOptions{Envelope: envelope, StrictAWS: strict})})
-		case strings.Contains(o, "://"):
-			return nil, fmt.Errorf("--out %s: only folders and - are supported so far (S3, NATS and chat outputs are tracked in their own issue)", o)
-		default:
-			f, err := notify.NewFolder(o, notify.FolderOptions{StrictAWS: strict})
-			if err != nil {
-				return nil, fmt.Errorf("--out %s: %w", o, err)
-			}
-			ns = append(ns, notify.Named{Name: "folder " + o, Notifier: f})
-		}
-	}
-	return notify.NewMulti(ns...), nil
-}
-
 func inputHint(in string, err error) error {
 	if strings.Contains(in, "://") {
-		return fmt.Errorf("%s: only folders, files and - are supported so far (S3 and NATS inputs are tracked in their own issue)", in)
+		return fmt.Errorf("%s: inputs are folders, files, s3://BUCKET/PREFIX and - (NATS input comes with the service)", in)
 	}
 	return err
 }

@@ -58,6 +58,7 @@ func main() {
 			"Start with `trailsight demo`. Backfill an archive with `trailsight detect --in AWSLogs-folder --out insights/`."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"out_help": outputHelp},
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -232,7 +232,9 @@ func TestErrorsExitNonZero(t *testing.T) {
 		{"unknown config key", []string{"detect", "--in", dir, "--config", cfg}, "detector.threshhold"},
 		{"bad time", []string{"detect", "--in", dir, "--from", "yesterday"}, "--from"},
 		{"output not writable", []string{"detect", "--in", "../../../shared/datasets/cloudtrail-samples/awsdocs-s3-user-guide", "--out", filepath.Join(blocker, "sub")}, "--out"},
-		{"unsupported output", []string{"detect", "--in", dir, "--out", "s3://bucket/x"}, "only folders"},
+		{"unsupported output", []string{"detect", "--in", dir, "--out", "ftp://host/x"}, "not a destination"},
+		{"bad NATS URL", []string{"detect", "--in", dir, "--out", "nats://127.0.0.1:1/S?bogus=1"}, "bogus"},
+		{"webhook without secret", []string{"detect", "--in", dir, "--out", "webhook=http://127.0.0.1:1/x"}, "TRAILSIGHT_WEBHOOK_SECRET"},
 		{"unknown flag", []string{"detect", "--in", dir, "--bogus"}, "unknown flag"},
 	}
 	for _, tc := range tests {
