@@ -37,7 +37,116 @@ type Config struct {
 	Detector Detector `toml:"detector"`
 	Input    Input    `toml:"input"`
 	Output   Output   `toml:"output"`
+	Notify   Notify   `toml:"notify"`
 	Log      Log      `toml:"log"`
+}
+
+// Notify lists destinations, added to any --out given on the command line.
+// Each is a list, so that several of a kind may be given ([[notify.slack]]).
+type Notify struct {
+	// Spool is where insights wait while a network destination is down.
+	Spool   string    `toml:"spool"`
+	Folder  []Folder  `toml:"folder"`
+	S3      []S3      `toml:"s3"`
+	NATS    []NATS    `toml:"nats"`
+	Slack   []Webhook `toml:"slack"`
+	Teams   []Webhook `toml:"teams"`
+	Discord []Webhook `toml:"discord"`
+	Webhook []Webhook `toml:"webhook"`
+}
+
+// Folder is a local folder in the CloudTrail-Insight layout.
+type Folder struct {
+	Path string `toml:"path"`
+}
+
+// S3 is a bucket in the CloudTrail-Insight layout. The endpoint and
+// credentials come from the environment as for the AWS CLI
+// (AWS_ENDPOINT_URL_S3, AWS_PROFILE, …).
+type S3 struct {
+	URL      string `toml:"url"`        // s3://bucket/prefix
+	KMSKeyID string `toml:"kms_key_id"` // SSE-KMS key; empty: the bucket's default encryption
+}
+
+// NATS is a NATS subject tree, see notify.ParseNATSURL for the URL's options.
+type NATS struct {
+	URL string `toml:"url"` // nats://host:port/STREAM?prefix=…&envelope=1
+}
+
+// Webhook is a chat or generic webhook. Its URL is a secret: give it in the
+// environment variable named by url_env rather than in the file.
+type Webhook struct {
+	URL    string `toml:"url"`
+	URLEnv string `toml:"url_env"`
+}
+
+// Out is one destination as the command line names it (an --out value),
+// with what the value cannot carry.
+type Out struct {
+	Spec     string
+	KMSKeyID string
+}
+
+// Outs returns the destinations of the [notify] section as --out values,
+// in a fixed order: folders, S3, NATS, Slack, Teams, Discord, webhooks.
+func (n Notify) Outs() ([]Out, error) {
+	var out []Out
+	var errs []error
+	for _, f := range n.Folder {
+		out = append(out, Out{Spec: f.Path})
+	}
+	for _, b := range n.S3 {
+		out = append(out, Out{Spec: b.URL, KMSKeyID: b.KMSKeyID})
+	}
+	for _, b := range n.NATS {
+		out = append(out, Out{Spec: b.URL})
+	}
+	for _, k := range []struct {
+		kind string
+		hs   []Webhook
+	}{{"slack", n.Slack}, {"teams", n.Teams}, {"discord", n.Discord}, {"webhook", n.Webhook}} {
+		for i, h := range k.hs {
+			u := h.URL
+			if h.URLEnv != "" {
+				if u = os.Getenv(h.URLEnv); u == "" {
+					errs = append(errs, fmt.Errorf("notify.%s[%d].url_env: $%s is not set", k.kind, i, h.URLEnv))
+					continue
+				}
+			}
+			out = append(out, Out{Spec: k.kind + "=" + u})
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (n Notify) validate() []error {
+	var errs []error
+	for i, f := range n.Folder {
+		if f.Path == "" {
+			errs = append(errs, fmt.Errorf("notify.folder[%d].path: empty", i))
+		}
+	}
+	for i, b := range n.S3 {
+		if !strings.HasPrefix(b.URL, "s3://") || len(b.URL) <= len("s3://") {
+			errs = append(errs, fmt.Errorf("notify.s3[%d].url %q: want s3://bucket/prefix", i, b.URL))
+		}
+	}
+	for i, b := range n.NATS {
+		if !strings.HasPrefix(b.URL, "nats://") && !strings.HasPrefix(b.URL, "tls://") {
+			errs = append(errs, fmt.Errorf("notify.nats[%d].url %q: want nats://host:port[/STREAM]", i, b.URL))
+		}
+	}
+	for _, k := range []struct {
+		kind string
+		hs   []Webhook
+	}{{"slack", n.Slack}, {"teams", n.Teams}, {"discord", n.Discord}, {"webhook", n.Webhook}} {
+		for i, h := range k.hs {
+			if (h.URL == "") == (h.URLEnv == "") {
+				errs = append(errs, fmt.Errorf("notify.%s[%d]: give one of url and url_env", k.kind, i))
+			}
+		}
+	}
+	return errs
 }
 
 // Detector tunes detection; see detector.Config for each field's meaning.
@@ -149,6 +258,7 @@ func (c Config) Validate() error {
 	if c.Input.DedupeWindow.Duration < 0 {
 		errs = append(errs, fmt.Errorf("input.dedupe_window %v: want ≥ 0", c.Input.DedupeWindow))
 	}
+	errs = append(errs, c.Notify.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -47,6 +47,8 @@ func TestBad(t *testing.T) {
 		{"log_level.bad.toml", "log.level"},
 		{"syntax.bad.toml", "line 2, column 10"},
 		{"lateness_word.bad.toml", "lateness"},
+		{"notify_s3_url.bad.toml", "notify.s3[0].url"},
+		{"notify_slack_both.bad.toml", "notify.slack[0]"},
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(bad) {
@@ -74,5 +76,31 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+func TestNotifyOuts(t *testing.T) {
+	t.Setenv("TS_TEST_SLACK", "https://hooks.slack.com/services/T/B/x")
+	c, err := Load("testdata/notify.good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := c.Notify.Outs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Out{{Spec: "out"}, {Spec: "s3://b/p", KMSKeyID: "alias/k"}, {Spec: "nats://127.0.0.1:4222/S"},
+		{Spec: "slack=https://hooks.slack.com/services/T/B/x"}}
+	if len(outs) != len(want) {
+		t.Fatalf("Outs() = %+v, want %+v", outs, want)
+	}
+	for i := range want {
+		if outs[i] != want[i] {
+			t.Errorf("Outs()[%d] = %+v, want %+v", i, outs[i], want[i])
+		}
+	}
+	t.Setenv("TS_TEST_SLACK", "")
+	if _, err := c.Notify.Outs(); err == nil || !strings.Contains(err.Error(), "notify.slack[0].url_env") {
+		t.Errorf("Outs() with the variable unset = %v", err)
 	}
 }

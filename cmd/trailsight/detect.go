@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -92,14 +93,19 @@ func (c *detectCmd) Run(g *globals) error {
 		model = &savedModel{meta, entries}
 		g.log.Info().Str("model", c.Model).Int("series", len(entries)).Time("from", meta.From).Time("to", meta.To).Msg("model loaded")
 	}
-	outs := c.Out
+	var outs []configs.Out
+	for _, o := range c.Out {
+		outs = append(outs, configs.Out{Spec: o})
+	}
+	more, err := cfg.Notify.Outs()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	outs = append(outs, more...)
 	if len(outs) == 0 {
-		outs = []string{"-"}
+		outs = []configs.Out{{Spec: "-"}}
 	}
-	spool := c.Spool
-	if spool == "" {
-		spool = defaultSpool()
-	}
+	spool := cmp.Or(c.Spool, cfg.Notify.Spool, defaultSpool())
 	n, err := openOutputs(g.ctx, outs, cfg.Output.StrictAWS, c.Envelope, spool, g.log)
 	if err != nil {
 		return err

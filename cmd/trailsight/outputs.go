@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/trailsight/trailsight/configs"
 	"github.com/trailsight/trailsight/notify"
 )
 
@@ -37,7 +38,7 @@ const outputHelp = `Where insights go; repeat for several:
 Default: -.`
 
 // openOutputs turns --out values into one notifier.
-func openOutputs(ctx context.Context, outs []string, strict, envelope bool, spool string, log zerolog.Logger) (*outputs, error) {
+func openOutputs(ctx context.Context, outs []configs.Out, strict, envelope bool, spool string, log zerolog.Logger) (*outputs, error) {
 	o := &outputs{spool: spool}
 	var ns []notify.Named
 	stdout := false
@@ -47,7 +48,8 @@ func openOutputs(ctx context.Context, outs []string, strict, envelope bool, spoo
 		}
 		return nil, err
 	}
-	for _, spec := range outs {
+	for _, out := range outs {
+		spec := out.Spec
 		var n notify.Named
 		network := true
 		switch {
@@ -62,7 +64,7 @@ func openOutputs(ctx context.Context, outs []string, strict, envelope bool, spoo
 			if err != nil {
 				return fail(fmt.Errorf("--out %s: %w", spec, err))
 			}
-			s, err := notify.NewS3(ctx, notify.S3Options{Bucket: bucket, Prefix: prefix, StrictAWS: strict})
+			s, err := notify.NewS3(ctx, notify.S3Options{Bucket: bucket, Prefix: prefix, StrictAWS: strict, KMSKeyID: out.KMSKeyID})
 			if err != nil {
 				return fail(fmt.Errorf("--out %s: %w", spec, err))
 			}
