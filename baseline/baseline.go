@@ -88,6 +88,7 @@ type Model struct {
 	Rate     [Slots]float32 // expected calls per minute in each slot
 	RateN    [Slots]uint16  // hours observed per slot, capped at SlotMemory
 	Mean     float32        // mean calls per minute over all observed hours (EWMA)
+	LogLevel float32        // log of the recent level against the seasonal shape (EWMA over about a day)
 	Disp     float32        // dispersion index (variance / mean) of minute counts, ≥ 1
 	DispN    uint16         // hours with calls behind Disp, capped at dispMemory
 	Hours    uint32         // hours observed in all
@@ -109,6 +110,11 @@ const SlotMemory = 12
 // observed uses the same hour of the other kind of day (or the overall mean
 // when that is unknown too); a slot observed once leans on it by a third.
 func (m *Model) Expected(minute int64) float64 {
+	return m.seasonal(minute) * m.level()
+}
+
+// seasonal is the slot's expectation, without the level.
+func (m *Model) seasonal(minute int64) float64 {
 	s := Slot(minute)
 	switch m.RateN[s] {
 	case 0:
@@ -118,6 +124,15 @@ func (m *Model) Expected(minute int64) float64 {
 	}
 	return float64(m.Rate[s])
 }
+
+// level is the recent level of the series against its seasonal shape (1
+// when on shape), bounded to [1/2, 2]: growth over days, a quiet holiday.
+func (m *Model) level() float64 {
+	return math.Exp(math.Max(-math.Ln2, math.Min(math.Ln2, float64(m.LogLevel))))
+}
+
+// levelHours is the time constant, in hours, of the level.
+const levelHours = 24
 
 func (m *Model) fallback(s int) float64 {
 	other := (s + 24) % Slots
@@ -158,6 +173,19 @@ func (m *Model) ObserveHour(start int64, sum, sumSq float64, anomalous bool) {
 			limit = 1.5*exp + 1.0/60
 		}
 		rate = math.Min(rate, limit)
+	}
+	if base := m.seasonal(start); !anomalous && m.Hours >= 48 && m.RateN[s] >= 2 && base >= 0.05 {
+		// How far this hour is from the shape, smoothed (+1 call) and
+		// bounded so that one burst cannot move the level far.
+		r := (sum + 1) / (base*60 + 1)
+		r = math.Max(0.25, math.Min(4, r))
+		// Up quickly (growth, a busy day after a quiet one), down slowly (a
+		// quiet afternoon is not a new normal).
+		tc := float64(levelHours)
+		if lr := math.Log(r); lr > float64(m.LogLevel) {
+			tc /= 4
+		}
+		m.LogLevel += float32((math.Log(r) - float64(m.LogLevel)) / tc)
 	}
 	n := int(m.RateN[s])
 	w := 1 / float64(min(n+1, SlotMemory))

@@ -39,7 +39,7 @@ type Meta struct {
 // number of entries, the entries, and a CRC-32 of everything before it.
 const (
 	fileMagic   = "trailsight-model"
-	fileVersion = 1
+	fileVersion = 2
 )
 
 // ErrFormat is returned for a file that is not a model file of a version
@@ -186,6 +186,7 @@ func (e *encoder) entry(x *Entry) {
 		e.u64(uint64(m.RateN[i]))
 	}
 	e.f32(m.Mean)
+	e.f32(m.LogLevel)
 	e.f32(m.Disp)
 	e.u64(uint64(m.DispN))
 	e.u64(uint64(m.Hours))
@@ -287,6 +288,7 @@ func (d *decoder) entry(x *Entry) {
 		m.RateN[i] = d.u16("slot count")
 	}
 	m.Mean = d.f32()
+	m.LogLevel = d.f32()
 	m.Disp = d.f32()
 	m.DispN = d.u16("dispersion count")
 	m.Hours = d.u32("hours")
