@@ -89,6 +89,7 @@ type Model struct {
 	RateN    [Slots]uint16  // hours observed per slot, capped at SlotMemory
 	Mean     float32        // mean calls per minute over all observed hours (EWMA)
 	LogLevel float32        // log of the recent level against the seasonal shape (EWMA over about a day)
+	Peak     float32        // score of the latest reported burst, decaying (half-life about 3 days)
 	Disp     float32        // dispersion index (variance / mean) of minute counts, ≥ 1
 	DispN    uint16         // hours with calls behind Disp, capped at dispMemory
 	Hours    uint32         // hours observed in all
@@ -130,6 +131,9 @@ func (m *Model) seasonal(minute int64) float64 {
 func (m *Model) level() float64 {
 	return math.Exp(math.Max(-math.Ln2, math.Min(math.Ln2, float64(m.LogLevel))))
 }
+
+// peakDecay is the hourly decay of Peak: half-life 69 hours.
+const peakDecay = 0.99
 
 // levelHours is the time constant, in hours, of the level.
 const levelHours = 24
@@ -193,6 +197,7 @@ func (m *Model) ObserveHour(start int64, sum, sumSq float64, anomalous bool) {
 	if n < SlotMemory {
 		m.RateN[s]++
 	}
+	m.Peak *= peakDecay
 	hw := 1 / float64(min(int(m.Hours)+1, 24*14))
 	m.Mean += float32(hw * (rate - float64(m.Mean)))
 	m.Hours++

@@ -39,7 +39,7 @@ type Meta struct {
 // number of entries, the entries, and a CRC-32 of everything before it.
 const (
 	fileMagic   = "trailsight-model"
-	fileVersion = 2
+	fileVersion = 3
 )
 
 // ErrFormat is returned for a file that is not a model file of a version
@@ -187,6 +187,7 @@ func (e *encoder) entry(x *Entry) {
 	}
 	e.f32(m.Mean)
 	e.f32(m.LogLevel)
+	e.f32(m.Peak)
 	e.f32(m.Disp)
 	e.u64(uint64(m.DispN))
 	e.u64(uint64(m.Hours))
@@ -289,6 +290,7 @@ func (d *decoder) entry(x *Entry) {
 	}
 	m.Mean = d.f32()
 	m.LogLevel = d.f32()
+	m.Peak = d.f32()
 	m.Disp = d.f32()
 	m.DispN = d.u16("dispersion count")
 	m.Hours = d.u32("hours")

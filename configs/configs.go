@@ -161,6 +161,7 @@ type Detector struct {
 	GapFactor      float64  `toml:"gap_factor"`
 	BaselineWindow Duration `toml:"baseline_window"`
 	Explain        bool     `toml:"explain"`
+	PeakCap        float64  `toml:"peak_cap"`
 }
 
 // Input tunes reading.
@@ -192,7 +193,7 @@ func Default() Config {
 		Detector: Detector{
 			Lateness: Duration{d.Lateness}, Windows: d.Windows, Threshold: d.Threshold,
 			MinCount: d.MinCount, MinRatio: d.MinRatio, Calm: d.Calm, Warmup: Duration{d.Warmup},
-			GapFactor: d.GapFactor, BaselineWindow: Duration{d.BaselineWindow}, Explain: d.Explain,
+			GapFactor: d.GapFactor, BaselineWindow: Duration{d.BaselineWindow}, Explain: d.Explain, PeakCap: d.PeakCap,
 		},
 		Input: Input{DedupeWindow: Duration{2 * time.Hour}},
 		Log:   Log{Level: "info", Format: "auto"},
@@ -205,7 +206,7 @@ func (c Config) DetectorConfig() detector.Config {
 	return detector.Config{
 		Lateness: d.Lateness.Duration, Windows: d.Windows, Threshold: d.Threshold, MinCount: d.MinCount,
 		MinRatio: d.MinRatio, Calm: d.Calm, Warmup: d.Warmup.Duration, GapFactor: d.GapFactor,
-		BaselineWindow: d.BaselineWindow.Duration, Explain: d.Explain,
+		BaselineWindow: d.BaselineWindow.Duration, Explain: d.Explain, PeakCap: d.PeakCap,
 	}
 }
 

@@ -61,6 +61,10 @@ type Config struct {
 	BaselineWindow time.Duration
 	// Explain attaches an Explanation to every insight.
 	Explain bool
+	// PeakCap: after a burst, the series must score higher than that burst
+	// (decaying over days) to raise another, up to PeakCap×Threshold. 0
+	// turns this off.
+	PeakCap float64
 }
 
 // DefaultConfig returns the defaults described on Config.
@@ -76,6 +80,7 @@ func DefaultConfig() Config {
 		GapFactor:      2,
 		BaselineWindow: 7 * 24 * time.Hour,
 		Explain:        true,
+		PeakCap:        5,
 	}
 }
 
@@ -665,6 +670,14 @@ func (d *Detector) tryStart(sid uint32, s *series, m int64) {
 	}
 	if bestW == 0 {
 		return
+	}
+	// A series that burst lately must burst higher to be reported again:
+	// what spikes often is spiky, not under attack every time.
+	if p := float64(s.model.Peak); d.cfg.PeakCap > 0 && best <= p {
+		return
+	}
+	if d.cfg.PeakCap > 0 {
+		s.model.Peak = float32(math.Min(best, d.cfg.PeakCap*d.cfg.Threshold))
 	}
 	start := m
 	for t := m - int64(bestW) + 1; t < m; t++ {

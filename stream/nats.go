@@ -742,13 +742,16 @@ func (s *NATSSource) Next(ctx context.Context) (events []Event, ack func(error),
 		if len(msgs) == 0 {
 			continue
 		}
-		events, keep := s.decode(msgs)
+		events, keep, last := s.decode(msgs)
 		if len(events) == 0 {
 			// Nothing to count: settle the good messages now.
-			s.settle(keep, nil, s.noPending())
+			if !s.noPending() {
+				last = 0 // earlier batches are not settled yet
+			}
+			s.settle(keep, nil, last)
 			continue
 		}
-		return events, s.ackFunc(keep), nil
+		return events, s.ackFunc(keep, last), nil
 	}
 }
 
@@ -795,11 +798,9 @@ func (s *NATSSource) collect(ctx context.Context, pull func() (jetstream.Message
 	return msgs, nil
 }
 
-// decode decodes msgs; it terminates the bad ones and returns the events
-// and the messages to ack.
-func (s *NATSSource) decode(msgs []jetstream.Msg) ([]Event, []jetstream.Msg) {
-	var events []Event
-	keep := msgs[:0:0]
+// decode decodes msgs; it terminates the bad ones and returns the events,
+// the messages to ack and the last stream sequence of msgs.
+func (s *NATSSource) decode(msgs []jetstream.Msg) (events []Event, keep []jetstream.Msg, last uint64) {
 	var st NATSStats
 	for _, m := range msgs {
 		st.Messages++
@@ -807,6 +808,7 @@ func (s *NATSSource) decode(msgs []jetstream.Msg) ([]Event, []jetstream.Msg) {
 		var seq uint64
 		if md != nil {
 			seq = md.Sequence.Stream
+			last = max(last, seq)
 			if md.NumDelivered > 1 {
 				st.Redelivered++
 			}
@@ -851,10 +853,10 @@ func (s *NATSSource) decode(msgs []jetstream.Msg) ([]Event, []jetstream.Msg) {
 		c.BadMessages += st.BadMessages
 		c.BadRecords += st.BadRecords
 	})
-	return events, keep
+	return events, keep, last
 }
 
-func (s *NATSSource) ackFunc(msgs []jetstream.Msg) func(error) {
+func (s *NATSSource) ackFunc(msgs []jetstream.Msg, last uint64) func(error) {
 	s.mu.Lock()
 	s.nextID++
 	id := s.nextID
@@ -868,18 +870,15 @@ func (s *NATSSource) ackFunc(msgs []jetstream.Msg) func(error) {
 			delete(s.pending, id)
 			s.mu.Unlock()
 			if ok { // not settled by Close
-				s.settle(msgs, err, true)
+				s.settle(msgs, err, last)
 			}
 		})
 	}
 }
 
-// settle acks msgs (err nil) or hands them back; with advance it moves the
-// position to their last stream sequence.
-func (s *NATSSource) settle(msgs []jetstream.Msg, err error, advance bool) {
-	if len(msgs) == 0 {
-		return
-	}
+// settle acks msgs (err nil) and moves the position to last, or hands them
+// back.
+func (s *NATSSource) settle(msgs []jetstream.Msg, err error, last uint64) {
 	if err != nil {
 		for _, m := range msgs {
 			_ = m.Nak()
@@ -888,32 +887,27 @@ func (s *NATSSource) settle(msgs []jetstream.Msg, err error, advance bool) {
 		return
 	}
 	var failed int64
-	for _, m := range msgs[:len(msgs)-1] {
-		if m.Ack() != nil {
-			failed++
+	if len(msgs) > 0 {
+		for _, m := range msgs[:len(msgs)-1] {
+			if m.Ack() != nil {
+				failed++
+			}
 		}
-	}
-	// The server handles a connection's acks in order: once the last is
-	// confirmed, all are.
-	ctx, cancel := context.WithTimeout(context.Background(), s.opt.Timeout)
-	defer cancel()
-	last := msgs[len(msgs)-1]
-	if err := last.DoubleAck(ctx); err != nil {
-		failed++
-		s.log.Warn().Str("stream", s.opt.Stream).Str("durable", s.opt.Durable).Err(err).Msg("nats ack not confirmed")
-	}
-	var maxSeq uint64
-	for _, m := range msgs {
-		if md, err := m.Metadata(); err == nil && md.Sequence.Stream > maxSeq {
-			maxSeq = md.Sequence.Stream
+		// The server handles a connection's acks in order: once the last
+		// is confirmed, all are.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opt.Timeout)
+		defer cancel()
+		if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil {
+			failed++
+			s.log.Warn().Str("stream", s.opt.Stream).Str("durable", s.opt.Durable).Err(err).Msg("nats ack not confirmed")
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Acked += int64(len(msgs)) - failed
 	s.stats.AckErrors += failed
-	if advance && failed == 0 && maxSeq > s.position {
-		s.position = maxSeq
+	if failed == 0 && last > s.position {
+		s.position = last
 	}
 }
 

@@ -32,6 +32,7 @@ type cli struct {
 	Baseline  baselineCmd  `cmd:"" help:"Learn each series' normal from history and write a model file for detect --model."`
 	Demo      demoCmd      `cmd:"" help:"Make a small sample archive with planted anomalies, detect, and show the insights. Needs nothing installed."`
 	Gen       genCmd       `cmd:"" help:"Write a labelled scenario archive in the CloudTrail S3 layout, plus labels.json."`
+	Publish   publishCmd   `cmd:"" help:"Replay a CloudTrail archive into a NATS JetStream stream, one message per record (Nats-Msg-Id = eventID)."`
 	Eval      evalCmd      `cmd:"" help:"Score insights against the labels of a generated archive."`
 	Nab       nabCmd       `cmd:"" name:"nab" help:"Run the detector on the Numenta Anomaly Benchmark count series and score it beside the published detectors."`
 	Bench     benchCmd     `cmd:"" help:"Time gunzip+decode alone (the floor) and the whole detect on the same archive; print the ratio."`
