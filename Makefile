@@ -42,3 +42,18 @@ build: ## build bin/trailsight
 
 demo: ## the no-setup demo
 	$(GO) run ./cmd/trailsight demo
+
+QDIR ?= /tmp/trailsight-quality
+quality: build ## detection quality: default scenario, seeds 2-4 (28 days, 4 accounts), background-only false-alarm rate, NAB (~10 min)
+	@mkdir -p $(QDIR)
+	@set -e; for s in "1 14 2" "2 28 4" "3 28 4" "4 28 4"; do set -- $$s; \
+		d=$(QDIR)/seed$$1-$$2d-$$3a; \
+		test -f $$d/labels.json || ./bin/trailsight gen --out $$d --seed $$1 --days $$2 --accounts $$3; \
+		rm -rf $$d.ins; ./bin/trailsight --log-level error detect --in $$d --out $$d.ins --progress never 2>/dev/null; \
+		echo "== seed $$1, $$2 days, $$3 accounts"; ./bin/trailsight eval --labels $$d/labels.json $$d.ins | grep -vE '^  (20|…)'; \
+	done
+	@d=$(QDIR)/background-28d-10a; \
+		test -f $$d/labels.json || ./bin/trailsight gen --out $$d --seed 5 --days 28 --accounts 10 --background-only; \
+		rm -rf $$d.ins; echo "== background only, 28 days, 10 accounts"; \
+		./bin/trailsight --log-level error detect --in $$d --out $$d.ins --progress never 2>&1 | grep -E 'series|insights'
+	@echo "== NAB count series"; ./bin/trailsight nab | tail -18
