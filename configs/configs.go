@@ -38,7 +38,31 @@ type Config struct {
 	Input    Input    `toml:"input"`
 	Output   Output   `toml:"output"`
 	Notify   Notify   `toml:"notify"`
+	Run      Run      `toml:"run"`
 	Log      Log      `toml:"log"`
+}
+
+// Run configures the service (trailsight run).
+type Run struct {
+	// Source is where CloudTrail events come from: nats://HOST:PORT/STREAM
+	// (a JetStream stream, read with a durable consumer; see
+	// stream.ParseNATSURL), or "embedded" (default): the real NATS server
+	// run in process, holding stream CLOUDTRAIL, fed with trailsight publish.
+	Source string `toml:"source"`
+	// StateDir holds checkpoints (detector state) and, for the embedded
+	// server, its JetStream store.
+	StateDir string `toml:"state_dir"`
+	// CheckpointInterval is how often (wall clock) state is written, and the
+	// events behind it acknowledged to the source.
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	// Listen is the address of /metrics and /healthz; "" turns them off.
+	Listen string `toml:"listen"`
+	// EmbeddedPort is the client port of the embedded NATS server.
+	EmbeddedPort int `toml:"embedded_port"`
+	// ShutdownGrace bounds the drain on SIGTERM.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// Model, when set, starts a fresh service warm from a model file.
+	Model string `toml:"model"`
 }
 
 // Notify lists destinations, added to any --out given on the command line.
@@ -196,7 +220,9 @@ func Default() Config {
 			GapFactor: d.GapFactor, BaselineWindow: Duration{d.BaselineWindow}, Explain: d.Explain, PeakCap: d.PeakCap,
 		},
 		Input: Input{DedupeWindow: Duration{2 * time.Hour}},
-		Log:   Log{Level: "info", Format: "auto"},
+		Run: Run{Source: "embedded", StateDir: "trailsight-state", CheckpointInterval: Duration{30 * time.Second},
+			Listen: "127.0.0.1:9464", EmbeddedPort: 4222, ShutdownGrace: Duration{30 * time.Second}},
+		Log: Log{Level: "info", Format: "auto"},
 	}
 }
 
@@ -260,6 +286,21 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("input.dedupe_window %v: want ≥ 0", c.Input.DedupeWindow))
 	}
 	errs = append(errs, c.Notify.validate()...)
+	if r := c.Run; r.Source != "embedded" && !strings.HasPrefix(r.Source, "nats://") && !strings.HasPrefix(r.Source, "tls://") {
+		errs = append(errs, fmt.Errorf("run.source %q: want \"embedded\" or nats://HOST:PORT/STREAM", r.Source))
+	}
+	if c.Run.StateDir == "" {
+		errs = append(errs, errors.New("run.state_dir: empty"))
+	}
+	if d := c.Run.CheckpointInterval.Duration; d < time.Second || d > time.Hour {
+		errs = append(errs, fmt.Errorf("run.checkpoint_interval %v: want 1s to 1h", d))
+	}
+	if p := c.Run.EmbeddedPort; p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("run.embedded_port %d: want 0 to 65535", p))
+	}
+	if c.Run.ShutdownGrace.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("run.shutdown_grace %v: want > 0", c.Run.ShutdownGrace))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -41,16 +41,14 @@ type FolderOptions struct {
 //	[Prefix/]AWSLogs/<account>/CloudTrail-Insight/<region>/YYYY/MM/DD/
 //	  <account>_CloudTrail-Insight_<region>_<YYYYMMDDTHHmmZ>_<unique16>.json.gz
 //
-// Each Notify call writes one gzip'd {"Records":[…]} file per (account,
-// region, delivery minute) of its insights, where the delivery minute is the
-// insight's eventTime minute (so a Start and its End land in different
-// files). Within a file, records are sorted and duplicates (same eventID)
-// dropped; <unique16> is 16 characters [A-Za-z0-9] from a SHA-256 of the
-// file's eventIDs; gzip headers carry no time. The same insights therefore
-// always give the same keys and the same bytes, and a re-run overwrites
-// rather than duplicates. Re-sending an event in a different grouping (with
-// other events of its minute) writes it to a second key: readers should
-// drop duplicate eventIDs, as they must for AWS's own files.
+// Each insight event is written to its own gzip'd {"Records":[…]} file,
+// named for its account, region and delivery minute — the event's eventTime
+// minute, so a Start and its End land in different files, as AWS's may.
+// <unique16> is 16 characters [A-Za-z0-9] from a SHA-256 of the eventID;
+// gzip headers carry no time. The key depends on the event alone, not on how
+// events were batched into Notify calls, so a backfill, the service and a
+// replay after a crash all write the same keys and bytes, and a re-run
+// overwrites rather than duplicates.
 //
 // Files are written atomically: a temporary file in the target directory,
 // fsync, rename, fsync of the directory. Keys and Written may be called
@@ -170,9 +168,14 @@ type folderFile struct {
 // folderFiles groups ins into files, sorted by key: the CloudTrail-Insight
 // layout that Folder and S3 both write.
 func folderFiles(ins []detector.Insight, opt FolderOptions) ([]folderFile, []error) {
+	// One file per event: how events are batched into Notify calls (per
+	// input file in a backfill, per fetch in the service, different again
+	// after a restart) must not change what is written, so the key depends
+	// on the event alone.
 	type group struct {
 		account, region string
 		minute          time.Time
+		eventID         string
 	}
 	var errs []error
 	groups := map[group][]detector.Insight{}
@@ -184,7 +187,7 @@ func folderFiles(ins []detector.Insight, opt FolderOptions) ([]folderFile, []err
 		if opt.StrictAWS {
 			in.Explanation = nil
 		}
-		g := group{in.Account, in.Region, in.Time.UTC().Truncate(time.Minute)}
+		g := group{in.Account, in.Region, in.Time.UTC().Truncate(time.Minute), in.EventID}
 		groups[g] = append(groups[g], in)
 	}
 	files := make([]folderFile, 0, len(groups))

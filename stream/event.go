@@ -5,7 +5,8 @@
 // "detail" holds the record — and the sources that yield them: a folder in
 // the S3 layout (AWSLogs/…), walked in the time order of its key names and
 // decoded in parallel, an S3 bucket in the same layout (ListS3, S3Opener:
-// listed by date prefix, never flat), and standard input. It also drops
+// listed by date prefix, never flat), a NATS JetStream stream (NATSSource,
+// a durable pull consumer), and standard input. It also drops
 // duplicate records (same eventID) with bounded memory. It knows nothing of
 // detection.
 package stream

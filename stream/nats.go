@@ -343,6 +343,15 @@ type NATSSourceOptions struct {
 	// file with a user JWT and NKey seed). At most one kind.
 	User, Password, Token string
 	CredsFile             string
+	// SkipThrough: messages whose stream sequence is at most this are
+	// acknowledged without being returned — the caller resumes from a state
+	// that already counts them (see Delivered).
+	SkipThrough uint64
+	// InOrder: when the consumer has messages handed out and never acked
+	// (an earlier process died), restart it at its ack floor so they come
+	// back first and in stream order, not after AckWait behind newer ones.
+	// For a single consumer whose acks follow stream order (trailsight run).
+	InOrder bool
 	// Batch is the most messages Next returns at once; default
 	// DefaultNATSBatch.
 	Batch int
@@ -622,6 +631,7 @@ type NATSStats struct {
 	Acked       int64 // messages acked by ack(nil)
 	Naked       int64 // messages handed back by ack(err) or Close, for redelivery
 	AckErrors   int64 // acks the server did not confirm (the messages come back after AckWait)
+	Skipped     int64 // messages at or before SkipThrough, acked without being decoded
 }
 
 // NATSSource reads CloudTrail records from a JetStream stream through a
@@ -645,12 +655,13 @@ type NATSSource struct {
 	cons jetstream.Consumer
 	dec  *Decoder // used by Next only
 
-	mu       sync.Mutex
-	closed   bool
-	pending  map[uint64][]jetstream.Msg // batches handed out, not yet acked, by id
-	nextID   uint64
-	position uint64
-	stats    NATSStats
+	mu        sync.Mutex
+	closed    bool
+	pending   map[uint64][]jetstream.Msg // batches handed out, not yet acked, by id
+	nextID    uint64
+	position  uint64
+	delivered uint64 // stream sequence of the last message Next handed out
+	stats     NATSStats
 }
 
 // NewNATSSource connects, and creates the durable consumer on the stream
@@ -679,7 +690,7 @@ func NewNATSSource(ctx context.Context, opt NATSSourceOptions) (*NATSSource, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(rctx, opt.Stream, jetstream.ConsumerConfig{
+	ccfg := jetstream.ConsumerConfig{
 		Durable:       opt.Durable,
 		Description:   "trailsight CloudTrail events",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -687,7 +698,23 @@ func NewNATSSource(ctx context.Context, opt NATSSourceOptions) (*NATSSource, err
 		AckWait:       opt.AckWait,
 		MaxAckPending: opt.MaxAckPending,
 		FilterSubject: opt.FilterSubject,
-	})
+	}
+	if opt.InOrder {
+		// Messages handed out and never acked (the process died) would come
+		// back after AckWait, behind newer ones. Start the consumer again at
+		// its ack floor instead, so that they come first, in stream order.
+		if c, err := js.Consumer(rctx, opt.Stream, opt.Durable); err == nil {
+			if info, err := c.Info(rctx); err == nil && info.NumAckPending > 0 {
+				if err := js.DeleteConsumer(rctx, opt.Stream, opt.Durable); err != nil {
+					return fail(fmt.Errorf("consumer %s: restart at the ack floor: %w", opt.Durable, err))
+				}
+				ccfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+				ccfg.OptStartSeq = info.AckFloor.Stream + 1
+				opt.Logger.Info().Uint64("from_seq", ccfg.OptStartSeq).Int("unacked", info.NumAckPending).Msg("consumer restarted at its ack floor")
+			}
+		}
+	}
+	cons, err := js.CreateOrUpdateConsumer(rctx, opt.Stream, ccfg)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			err = fmt.Errorf("%w (publish to it first, e.g. trailsight publish --create)", err)
@@ -718,6 +745,10 @@ func (s *NATSSource) Next(ctx context.Context) (events []Event, ack func(error),
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 50*time.Millisecond {
+			// Too little time left for a pull request: the client refuses it.
+			return nil, nil, context.DeadlineExceeded
+		}
 		if s.isClosed() {
 			return nil, nil, ErrSourceClosed
 		}
@@ -743,6 +774,11 @@ func (s *NATSSource) Next(ctx context.Context) (events []Event, ack func(error),
 			continue
 		}
 		events, keep, last := s.decode(msgs)
+		if last > 0 {
+			s.mu.Lock()
+			s.delivered = max(s.delivered, last)
+			s.mu.Unlock()
+		}
 		if len(events) == 0 {
 			// Nothing to count: settle the good messages now.
 			if !s.noPending() {
@@ -813,6 +849,13 @@ func (s *NATSSource) decode(msgs []jetstream.Msg) (events []Event, keep []jetstr
 				st.Redelivered++
 			}
 		}
+		if seq != 0 && seq <= s.opt.SkipThrough {
+			// Already counted in the state the caller resumed from:
+			// settle it with the batch, but do not count it again.
+			st.Skipped++
+			keep = append(keep, m)
+			continue
+		}
 		n := len(events)
 		var ds DocStats
 		var err error
@@ -852,6 +895,7 @@ func (s *NATSSource) decode(msgs []jetstream.Msg) (events []Event, keep []jetstr
 		c.Events += st.Events
 		c.BadMessages += st.BadMessages
 		c.BadRecords += st.BadRecords
+		c.Skipped += st.Skipped
 	})
 	return events, keep, last
 }
@@ -935,6 +979,15 @@ func (s *NATSSource) Stats() NATSStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
+}
+
+// Delivered returns the stream sequence of the last message whose events
+// Next returned (or skipped): a state that has counted everything Next
+// returned so far resumes with SkipThrough = Delivered().
+func (s *NATSSource) Delivered() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delivered
 }
 
 // Position returns the stream sequence of the last message acked (the

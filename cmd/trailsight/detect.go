@@ -106,7 +106,7 @@ func (c *detectCmd) Run(g *globals) error {
 		outs = []configs.Out{{Spec: "-"}}
 	}
 	spool := cmp.Or(c.Spool, cfg.Notify.Spool, defaultSpool())
-	n, err := openOutputs(g.ctx, outs, cfg.Output.StrictAWS, c.Envelope, spool, g.log)
+	n, err := openOutputs(g.ctx, outs, cfg.Output.StrictAWS, c.Envelope, spool, g.log, nil)
 	if err != nil {
 		return err
 	}

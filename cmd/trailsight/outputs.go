@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/trailsight/trailsight/configs"
@@ -38,7 +39,7 @@ const outputHelp = `Where insights go; repeat for several:
 Default: -.`
 
 // openOutputs turns --out values into one notifier.
-func openOutputs(ctx context.Context, outs []configs.Out, strict, envelope bool, spool string, log zerolog.Logger) (*outputs, error) {
+func openOutputs(ctx context.Context, outs []configs.Out, strict, envelope bool, spool string, log zerolog.Logger, reg prometheus.Registerer) (*outputs, error) {
 	o := &outputs{spool: spool}
 	var ns []notify.Named
 	stdout := false
@@ -108,7 +109,7 @@ func openOutputs(ctx context.Context, outs []configs.Out, strict, envelope bool,
 			dir := filepath.Join(spool, strings.ReplaceAll(n.Name, " ", "-"))
 			// A backfill cannot wait long for a destination: a few quick
 			// tries, then the spool.
-			r := notify.NewReliable(n, notify.ReliableOptions{SpoolDir: dir, Logger: log,
+			r := notify.NewReliable(n, notify.ReliableOptions{SpoolDir: dir, Logger: log, Registerer: reg,
 				Attempts: 4, Base: 200 * time.Millisecond, Max: 3 * time.Second})
 			// What an earlier run could not deliver goes first.
 			if err := r.Recover(ctx); err != nil {

@@ -1,0 +1,444 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/trailsight/trailsight/baseline"
+	"github.com/trailsight/trailsight/configs"
+	"github.com/trailsight/trailsight/detector"
+	"github.com/trailsight/trailsight/notify"
+	"github.com/trailsight/trailsight/stream"
+)
+
+type runCmd struct {
+	Config    string        `help:"TOML configuration (see configs/trailsight.example.toml, sections [run] and [notify])." required:"" type:"existingfile" placeholder:"FILE"`
+	Check     bool          `help:"Validate the configuration and exit."`
+	Out       []string      `help:"More destinations, as for detect --out (added to [notify])." placeholder:"DST" sep:"none"`
+	UntilIdle time.Duration `name:"until-idle" help:"Exit once no event has arrived for this long: flush the detector as at the end of an input, checkpoint, exit. For replays and tests; 0 runs until SIGTERM." default:"0"`
+}
+
+func (c *runCmd) Help() string {
+	return `Runs trailsight as a service: reads CloudTrail events from a NATS JetStream stream with a durable
+consumer (by default the real NATS server embedded in process, stream CLOUDTRAIL, fed by
+'trailsight publish'), detects, and delivers insights to the [notify] destinations and --out.
+
+State — the detector's models, recent minutes and open insights — is checkpointed atomically into
+run.state_dir every run.checkpoint_interval and on shutdown; events are acknowledged to the stream only
+once a checkpoint holds them. After a crash the service resumes from the checkpoint and the stream
+redelivers the rest: insight IDs and S3 keys are derived from content and NATS outputs carry
+Nats-Msg-Id, so nothing is lost and nothing is duplicated downstream.
+
+/metrics (Prometheus) and /healthz listen on run.listen. SIGTERM or Ctrl-C: stop reading, deliver,
+checkpoint, exit within run.shutdown_grace.
+
+Example:
+  trailsight run --config trailsight.toml &
+  trailsight publish --in /data/AWSLogs nats://127.0.0.1:4222/CLOUDTRAIL`
+}
+
+// embeddedStream is the stream the embedded server holds for CloudTrail events.
+const embeddedStream = "CLOUDTRAIL"
+
+// maxPending bounds the messages read and not yet acknowledged (held until
+// a checkpoint); a checkpoint is taken when half of it is reached.
+const maxPending = 200_000
+
+func (c *runCmd) Run(g *globals) error {
+	cfg, err := configs.Load(c.Config)
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.Notify.Outs(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if c.Check {
+		fmt.Printf("%s: ok\n", c.Config)
+		return nil
+	}
+	return runService(g.ctx, cfg, c.Out, c.UntilIdle, g.log)
+}
+
+// service is one running trailsight run.
+type service struct {
+	cfg   configs.Config
+	log   zerolog.Logger
+	det   *detector.Detector
+	dd    *stream.Deduper
+	outs  *outputs
+	src   *stream.NATSSource
+	state string // path of the checkpoint: source position, then detector state
+
+	mu       sync.Mutex // guards what /healthz reads
+	lastCk   time.Time
+	ckErr    error
+	m        serviceMetrics
+	pending  []func(error)
+	nPending int // messages behind pending
+	idleFrom time.Time
+}
+
+type serviceMetrics struct {
+	events, insights, checkpoints, late prometheus.Counter
+	series, open, lagSeconds, ckSecs    prometheus.Gauge
+}
+
+func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
+	f := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailsight", Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		c := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trailsight", Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	return serviceMetrics{
+		events:      f("events_total", "CloudTrail events read from the source."),
+		late:        f("late_events_total", "Events whose minute was already closed (dropped)."),
+		insights:    f("insight_events_total", "Insights events (Start and End) produced."),
+		checkpoints: f("checkpoints_total", "Checkpoints written."),
+		series:      gauge("series", "Series the detector knows."),
+		open:        gauge("open_insights", "Insights started and not yet ended."),
+		lagSeconds:  gauge("watermark_lag_seconds", "Wall clock minus the detector's watermark."),
+		ckSecs:      gauge("checkpoint_seconds", "Time the last checkpoint took."),
+	}
+}
+
+func runService(ctx context.Context, cfg configs.Config, extra []string, untilIdle time.Duration, log zerolog.Logger) error {
+	r := cfg.Run
+	if err := os.MkdirAll(r.StateDir, 0o755); err != nil {
+		return fmt.Errorf("run.state_dir: %w", err)
+	}
+	srcURL := r.Source
+	if srcURL == "embedded" {
+		ns, url, err := notify.StartEmbeddedNATS(notify.EmbeddedOptions{Port: r.EmbeddedPort, StoreDir: filepath.Join(r.StateDir, "nats")})
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		defer ns.Shutdown()
+		if err := ensureStream(ctx, url, embeddedStream, stream.DefaultEventsPrefix+".>"); err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		log.Info().Str("url", url).Str("stream", embeddedStream).Msg("embedded NATS server started")
+		srcURL = url + "/" + embeddedStream
+	}
+	sopt, err := stream.ParseNATSURL(srcURL)
+	if err != nil {
+		return fmt.Errorf("run.source: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	s := &service{cfg: cfg, log: log, dd: stream.NewDeduper(cfg.Input.DedupeWindow.Duration),
+		state: filepath.Join(r.StateDir, "detector.state"), m: newServiceMetrics(reg)}
+	if s.det, sopt.SkipThrough, err = s.loadDetector(); err != nil {
+		return err
+	}
+	sopt.Logger = log
+	sopt.InOrder = true // after a crash, replay what the checkpoint does not hold, in order
+	// Acks wait for a checkpoint: the server must not redeliver before, nor
+	// stop sending because too many are unacknowledged (a checkpoint is also
+	// taken when half of them are pending).
+	sopt.AckWait = max(sopt.AckWait, 3*r.CheckpointInterval.Duration)
+	sopt.MaxAckPending = max(sopt.MaxAckPending, maxPending)
+	src, err := stream.NewNATSSource(ctx, sopt)
+	if err != nil {
+		return fmt.Errorf("run.source: %w", err)
+	}
+	defer src.Close()
+	s.src = src
+	var specs []configs.Out
+	for _, o := range extra {
+		specs = append(specs, configs.Out{Spec: o})
+	}
+	more, _ := cfg.Notify.Outs()
+	specs = append(specs, more...)
+	if len(specs) == 0 {
+		log.Warn().Msg("no destination configured: insights go to standard output")
+		specs = []configs.Out{{Spec: "-"}}
+	}
+	spool := cfg.Notify.Spool
+	if spool == "" {
+		spool = filepath.Join(r.StateDir, "spool")
+	}
+	if s.outs, err = openOutputs(ctx, specs, cfg.Output.StrictAWS, false, spool, log, reg); err != nil {
+		return err
+	}
+	for _, rel := range s.outs.reliable {
+		rel.Start(ctx)
+	}
+	if r.Listen != "" {
+		stop, err := s.serveHTTP(r.Listen, reg)
+		if err != nil {
+			s.outs.Close()
+			return err
+		}
+		defer stop()
+	}
+	log.Info().Str("source", sopt.String()).Strs("outputs", s.outs.names).Str("state", s.state).Msg("trailsight run started")
+
+	runErr := s.loop(ctx, src, untilIdle)
+
+	// Shutdown: deliver what is pending, checkpoint, ack, within the grace period.
+	sctx, cancel := context.WithTimeout(context.Background(), r.ShutdownGrace.Duration)
+	defer cancel()
+	if runErr == nil && untilIdle > 0 {
+		runErr = s.deliver(sctx, s.det.Flush())
+	}
+	if runErr == nil {
+		runErr = s.checkpoint()
+	}
+	if runErr != nil {
+		s.nakAll(runErr)
+	}
+	ferr := s.outs.finish(sctx)
+	if ferr != nil {
+		log.Warn().Err(ferr).Msg("some insights wait in the spool")
+	}
+	log.Info().Err(runErr).Msg("trailsight run stopped")
+	return runErr
+}
+
+// loop reads, detects and delivers until ctx ends (nil), the source has
+// been idle for untilIdle (nil), or an error that stops the service.
+func (s *service) loop(ctx context.Context, src *stream.NATSSource, untilIdle time.Duration) error {
+	every := s.cfg.Run.CheckpointInterval.Duration
+	s.idleFrom = time.Now()
+	lastCk := time.Now()
+	for {
+		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		evs, ack, err := src.Next(nctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("source: %w", err)
+		}
+		if ack != nil {
+			s.pending = append(s.pending, ack)
+			s.nPending += len(evs)
+		}
+		if len(evs) > 0 {
+			s.idleFrom = time.Now()
+			for i := range evs {
+				if !s.dd.Seen(&evs[i]) {
+					s.det.Add(&evs[i])
+				}
+			}
+			s.m.events.Add(float64(len(evs)))
+		}
+		if err := s.deliver(ctx, s.det.Advance()); err != nil {
+			return err
+		}
+		if len(s.pending) > 0 && (time.Since(lastCk) >= every || s.nPending >= maxPending/2) {
+			if err := s.checkpoint(); err != nil {
+				return err
+			}
+			lastCk = time.Now()
+		}
+		if untilIdle > 0 && time.Since(s.idleFrom) >= untilIdle {
+			s.log.Info().Dur("idle", untilIdle).Msg("source idle: flushing and stopping")
+			return nil
+		}
+	}
+}
+
+// deliver hands insights to the outputs; they are delivered or spooled when
+// it returns nil.
+func (s *service) deliver(ctx context.Context, ins []detector.Insight) error {
+	if len(ins) == 0 {
+		return nil
+	}
+	s.m.insights.Add(float64(len(ins)))
+	for _, in := range ins {
+		ev := s.log.Info()
+		if in.State == detector.End {
+			ev = s.log.Debug()
+		}
+		ev.Str("state", in.State.String()).Str("account", in.Account).Str("region", in.Region).
+			Str("event_source", in.EventSource).Str("event_name", in.EventName).Str("insight_type", in.Type.String()).
+			Time("event_time", in.Time).Str("shared_event_id", in.SharedEventID).Msg("insight")
+	}
+	if err := s.outs.Notify(ctx, ins); err != nil {
+		return fmt.Errorf("deliver %d insight events: %w", len(ins), err)
+	}
+	return nil
+}
+
+// checkpoint writes the detector's state atomically, then acknowledges the
+// events it holds.
+func (s *service) checkpoint() error {
+	t := time.Now()
+	tmp, err := os.CreateTemp(filepath.Dir(s.state), ".state-*")
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	// The stream sequence the state has counted through: after a crash the
+	// source skips what the state already holds, whatever was acked.
+	var pos [8]byte
+	binary.BigEndian.PutUint64(pos[:], s.src.Delivered())
+	bw.Write(pos[:])
+	if err = s.det.SaveState(bw); err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.state)
+	}
+	if err == nil {
+		if d, derr := os.Open(filepath.Dir(s.state)); derr == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	s.mu.Lock()
+	s.ckErr = err
+	if err == nil {
+		s.lastCk = time.Now()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", s.state, err)
+	}
+	for _, ack := range s.pending {
+		ack(nil)
+	}
+	s.pending, s.nPending = s.pending[:0], 0
+	st := s.det.Stats()
+	s.m.checkpoints.Inc()
+	s.m.ckSecs.Set(time.Since(t).Seconds())
+	s.m.series.Set(float64(st.Series))
+	s.m.open.Set(float64(st.Open))
+	if !st.Watermark.IsZero() {
+		s.m.lagSeconds.Set(time.Since(st.Watermark).Seconds())
+	}
+	s.log.Debug().Dur("took", time.Since(t)).Int("series", st.Series).Msg("checkpoint written")
+	return nil
+}
+
+func (s *service) nakAll(err error) {
+	for _, ack := range s.pending {
+		ack(err)
+	}
+	s.pending = nil
+}
+
+// loadDetector resumes from the checkpoint — the detector and the stream
+// sequence it has counted through — or starts fresh (warm when run.model is
+// set).
+func (s *service) loadDetector() (*detector.Detector, uint64, error) {
+	dc := s.cfg.DetectorConfig()
+	f, err := os.Open(s.state)
+	switch {
+	case err == nil:
+		defer f.Close()
+		br := bufio.NewReaderSize(f, 1<<20)
+		var pos [8]byte
+		if _, err := io.ReadFull(br, pos[:]); err != nil {
+			return nil, 0, fmt.Errorf("resume from %s: %w (move it away to start afresh)", s.state, err)
+		}
+		d, err := detector.RestoreState(dc, br)
+		if err != nil {
+			return nil, 0, fmt.Errorf("resume from %s: %w (move it away to start afresh)", s.state, err)
+		}
+		st := d.Stats()
+		seq := binary.BigEndian.Uint64(pos[:])
+		s.log.Info().Str("state", s.state).Uint64("stream_seq", seq).Int("series", st.Series).Int("open", st.Open).Time("watermark", st.Watermark).Msg("resumed from checkpoint")
+		return d, seq, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, 0, fmt.Errorf("resume: %w", err)
+	}
+	d, err := detector.New(dc)
+	if err != nil {
+		return nil, 0, err
+	}
+	if m := s.cfg.Run.Model; m != "" {
+		meta, entries, err := baseline.LoadFile(m)
+		if err != nil {
+			return nil, 0, fmt.Errorf("run.model: %w", err)
+		}
+		if err := d.LoadModels(meta, entries); err != nil {
+			return nil, 0, err
+		}
+	}
+	return d, 0, nil
+}
+
+// serveHTTP serves /metrics and /healthz until the returned stop is called.
+func (s *service) serveHTTP(addr string, reg *prometheus.Registry) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("run.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		last, ckErr := s.lastCk, s.ckErr
+		s.mu.Unlock()
+		status := map[string]any{"status": "ok", "lastCheckpoint": last}
+		code := http.StatusOK
+		if ckErr != nil {
+			status["status"], status["error"] = "failing", ckErr.Error()
+			code = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(status)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics and /healthz")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+// ensureStream creates the embedded server's CloudTrail stream if missing.
+func ensureStream(ctx context.Context, url, name, subjects string) error {
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subjects},
+		Storage: jetstream.FileStorage, Duplicates: 2 * time.Hour})
+	if err != nil && !strings.Contains(err.Error(), "already in use") {
+		return fmt.Errorf("create stream %s: %w", name, err)
+	}
+	return nil
+}
