@@ -272,20 +272,7 @@ func listInput(ctx context.Context, in string, from, to time.Time) ([]stream.Fil
 // print writes the human summary.
 func (s *summary) print(w io.Writer) {
 	fmt.Fprintf(w, "\ntrailsight detect: %s\n", s.Input)
-	fmt.Fprintf(w, "  files       %d read (%s)", s.Files, humanBytes(s.Bytes))
-	if len(s.Skipped) > 0 {
-		keys := make([]string, 0, len(s.Skipped))
-		for k := range s.Skipped {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s %d", k, s.Skipped[k])
-		}
-		fmt.Fprintf(w, ", skipped: %s", strings.Join(parts, ", "))
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  files       %d read (%s)%s\n", s.Files, humanBytes(s.Bytes), skippedList(s.Skipped))
 	fmt.Fprintf(w, "  events      %d decoded, %d counted in series, %d duplicates dropped, %d late dropped",
 		s.Events, s.Counted, s.Duplicates, s.Late)
 	if s.OutOfRange > 0 {
@@ -312,6 +299,23 @@ func (s *summary) print(w io.Writer) {
 	slices.Sort(kinds)
 	fmt.Fprintf(w, "  insights    %d (%s), %d Start/End events; %.2f per 1,000 series-days\n", total, strings.Join(kinds, ", "), s.Insights, s.PerKSeriesDays)
 	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
+}
+
+// skippedList is ", skipped: a 1, b 2" for a summary line, or "".
+func skippedList(skipped map[string]int) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(skipped))
+	for k := range skipped {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, skipped[k])
+	}
+	return ", skipped: " + strings.Join(parts, ", ")
 }
 
 func humanBytes(n int64) string {

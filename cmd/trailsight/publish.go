@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -580,20 +579,7 @@ func (p *pacer) wait(ctx context.Context, t time.Time) error {
 // print writes the human summary.
 func (s *publishSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "\ntrailsight publish: %s → stream %s (%s.<account>.<region>)\n", s.Input, s.Stream, s.Prefix)
-	fmt.Fprintf(w, "  files       %d read (%s)", s.Files, humanBytes(s.Bytes))
-	if len(s.Skipped) > 0 {
-		keys := make([]string, 0, len(s.Skipped))
-		for k := range s.Skipped {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s %d", k, s.Skipped[k])
-		}
-		fmt.Fprintf(w, ", skipped: %s", strings.Join(parts, ", "))
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  files       %d read (%s)%s\n", s.Files, humanBytes(s.Bytes), skippedList(s.Skipped))
 	fmt.Fprintf(w, "  records     %d published, %d stored, %d duplicates dropped by the server", s.Sent, s.Stored, s.Duplicates)
 	if s.Failed > 0 {
 		fmt.Fprintf(w, ", %d FAILED", s.Failed)
