@@ -186,6 +186,7 @@ type Detector struct {
 	BaselineWindow Duration `toml:"baseline_window"`
 	Explain        bool     `toml:"explain"`
 	PeakCap        float64  `toml:"peak_cap"`
+	Early          bool     `toml:"early"`
 }
 
 // Input tunes reading.
@@ -217,7 +218,7 @@ func Default() Config {
 		Detector: Detector{
 			Lateness: Duration{d.Lateness}, Windows: d.Windows, Threshold: d.Threshold,
 			MinCount: d.MinCount, MinRatio: d.MinRatio, Calm: d.Calm, Warmup: Duration{d.Warmup},
-			GapFactor: d.GapFactor, BaselineWindow: Duration{d.BaselineWindow}, Explain: d.Explain, PeakCap: d.PeakCap,
+			GapFactor: d.GapFactor, BaselineWindow: Duration{d.BaselineWindow}, Explain: d.Explain, PeakCap: d.PeakCap, Early: d.Early,
 		},
 		Input: Input{DedupeWindow: Duration{2 * time.Hour}},
 		Run: Run{Source: "embedded", StateDir: "trailsight-state", CheckpointInterval: Duration{30 * time.Second},
@@ -232,7 +233,7 @@ func (c Config) DetectorConfig() detector.Config {
 	return detector.Config{
 		Lateness: d.Lateness.Duration, Windows: d.Windows, Threshold: d.Threshold, MinCount: d.MinCount,
 		MinRatio: d.MinRatio, Calm: d.Calm, Warmup: d.Warmup.Duration, GapFactor: d.GapFactor,
-		BaselineWindow: d.BaselineWindow.Duration, Explain: d.Explain, PeakCap: d.PeakCap,
+		BaselineWindow: d.BaselineWindow.Duration, Explain: d.Explain, PeakCap: d.PeakCap, Early: d.Early,
 	}
 }
 

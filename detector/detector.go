@@ -61,6 +61,10 @@ type Config struct {
 	BaselineWindow time.Duration
 	// Explain attaches an Explanation to every insight.
 	Explain bool
+	// Early declares bursts on the event that puts a window of up to 5
+	// minutes past the threshold, before the minute closes (late events
+	// only add to counts): Starts within the minute in a stream.
+	Early bool
 	// PeakCap: after a burst, the series must score higher than that burst
 	// (decaying over days) to raise another, up to PeakCap×Threshold. 0
 	// turns this off.
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		BaselineWindow: 7 * 24 * time.Hour,
 		Explain:        true,
 		PeakCap:        5,
+		Early:          true,
 	}
 }
 
@@ -160,6 +165,7 @@ type Detector struct {
 	ring    int64 // per-series minute ring size, a power of two
 	warmMin int64
 	baseMin int64
+	early   []int // the windows tryEarly tests
 
 	ids    map[baseline.Key]uint32
 	series []*series
@@ -282,7 +288,14 @@ func New(cfg Config) (*Detector, error) {
 	for ring < late+maxWindow+4 {
 		ring *= 2
 	}
+	var early []int
+	for _, w := range cfg.Windows {
+		if w <= earlyMaxWindow {
+			early = append(early, w)
+		}
+	}
 	return &Detector{
+		early:   early,
 		cfg:     cfg,
 		lateMin: late,
 		ring:    ring,
@@ -382,6 +395,11 @@ func (d *Detector) count(k baseline.Key, m int64, arn, ua, errc string) {
 		b.attrs[sid] = a
 	}
 	a.add(arn, ua, errc)
+	// Only a minute well above its expectation can put a short window past
+	// the threshold (pigeonhole): test the windows for those alone.
+	if d.cfg.Early && s.open == nil && *slot >= 2 && float64(*slot) >= d.cfg.MinRatio*d.expected(s, m) && d.warm(m) {
+		d.tryEarly(sid, s, m)
+	}
 }
 
 func (d *Detector) bucket(m int64) *minuteBucket {
@@ -647,11 +665,32 @@ func (d *Detector) stillHigh(s *series, m int64) bool {
 // stillWindow bounds the window stillHigh looks at, in minutes.
 const stillWindow = 10
 
+// tryStart tests the windows ending at minute m when it closes.
 func (d *Detector) tryStart(sid uint32, s *series, m int64) {
+	d.burst(sid, s, m, d.cfg.Windows)
+}
+
+// earlyMaxWindow is the longest window tested on every event, before its
+// minute closes.
+const earlyMaxWindow = 5
+
+// tryEarly tests the short windows ending at the still open minute m, on an
+// event that raised its count. Late events only add to counts, so a window
+// past the threshold now is past it at the close too: the Start goes out
+// within the minute instead of after the allowed lateness. The same events
+// in the same order always fire at the same event, so backfill and stream
+// agree.
+func (d *Detector) tryEarly(sid uint32, s *series, m int64) {
+	d.burst(sid, s, m, d.early)
+}
+
+// burst scores windows ending at minute m and opens a burst (or error
+// spike, or limit hit) insight when one is past the threshold.
+func (d *Detector) burst(sid uint32, s *series, m int64, windows []int) {
 	disp := s.model.Dispersion()
 	best, bestW := 0.0, 0
 	var bestObs, bestExp float64
-	for _, w := range d.cfg.Windows {
+	for _, w := range windows {
 		// A window never reaches back into the previous insight: what was
 		// reported once is not reported again.
 		w = int(min(int64(w), m-s.lastEnd+1))
@@ -703,7 +742,11 @@ func (d *Detector) tryStart(sid uint32, s *series, m int64) {
 	d.open[sid] = struct{}{}
 	s.open = o
 	s.anomHour = true
-	d.fold(sid, s, m)
+	// Fold only closed minutes: an open one may still grow, and is folded
+	// when it closes.
+	if f := min(m, d.closed); f >= start {
+		d.fold(sid, s, f)
+	}
 	d.emitStart(s, m)
 }
 
@@ -746,6 +789,9 @@ func (d *Detector) checkGap(sid uint32, s *series, m int64) {
 
 func (d *Detector) continueOpen(sid uint32, s *series, m int64) {
 	o := s.open
+	if m < o.start {
+		return // declared early, from a minute still ahead of the closed ones
+	}
 	if o.gap {
 		if s.count(m) > 0 {
 			d.end(sid, s, m)
@@ -767,8 +813,16 @@ func (d *Detector) continueOpen(sid uint32, s *series, m int64) {
 // fold adds the minutes (o.folded, m] to the open insight's totals.
 func (d *Detector) fold(sid uint32, s *series, m int64) {
 	o := s.open
-	for t := o.folded + 1; t <= m; t++ {
-		o.total += float64(s.count(t))
+	o.total += d.sumMinutes(sid, s, o.folded+1, m, &o.attrs)
+	o.folded = m
+}
+
+// sumMinutes adds the contributors of minutes [from, to] to dst and returns
+// their events.
+func (d *Detector) sumMinutes(sid uint32, s *series, from, to int64, dst *[3]map[string]float64) float64 {
+	var total float64
+	for t := from; t <= to; t++ {
+		total += float64(s.count(t))
 		b := d.pend[t]
 		if b == nil {
 			continue
@@ -777,20 +831,20 @@ func (d *Detector) fold(sid uint32, s *series, m int64) {
 		if a == nil {
 			continue
 		}
-		if o.attrs[0] == nil {
-			for i := range o.attrs {
-				o.attrs[i] = map[string]float64{}
+		if dst[0] == nil {
+			for i := range dst {
+				dst[i] = map[string]float64{}
 			}
 		}
 		for _, e := range a.e {
-			o.attrs[0][e.arn] += float64(e.n)
-			o.attrs[1][e.ua] += float64(e.n)
+			dst[0][e.arn] += float64(e.n)
+			dst[1][e.ua] += float64(e.n)
 			if e.err != "" {
-				o.attrs[2][e.err] += float64(e.n)
+				dst[2][e.err] += float64(e.n)
 			}
 		}
 	}
-	o.folded = m
+	return total
 }
 
 func (d *Detector) closeHour(h0 int64) {
@@ -867,7 +921,14 @@ func (d *Detector) baselineStats(s *series, start int64) (avg float64, minutes i
 	n := int64(0)
 	for i := int64(1); i <= hours && i <= hourRing; i++ {
 		hh := h - i
-		if hh*60 < d.start || hh > s.hourTop || hh <= s.hourTop-hourRing {
+		if hh > s.hourTop { // not closed yet (an early start): from the minute ring
+			for t := hh * 60; t < hh*60+60; t++ {
+				sum += float64(s.count(t))
+			}
+			n++
+			continue
+		}
+		if hh*60 < d.start || hh <= s.hourTop-hourRing {
 			break
 		}
 		sum += float64(s.hourly[hh%hourRing])
@@ -942,7 +1003,9 @@ func (d *Detector) emitStart(s *series, m int64) {
 		BaselineDuration: o.baseDur,
 	}
 	if !o.gap {
-		ins.Attributions = d.attributions(s, o.attrs, mins, o.baseAttrs)
+		var attrs [3]map[string]float64
+		d.sumMinutes(d.ids[s.key], s, o.start, m, &attrs)
+		ins.Attributions = d.attributions(s, attrs, mins, o.baseAttrs)
 	} else {
 		ins.Stats.InsightAverage = 0
 		ins.Attributions = d.attributions(s, [3]map[string]float64{}, 1, o.baseAttrs)
@@ -961,6 +1024,13 @@ func (d *Detector) end(sid uint32, s *series, end int64) {
 	o := s.open
 	if !o.gap {
 		d.fold(sid, s, end-1)
+		// The burst's whole size sets the bar for the next one (a Start
+		// declared early saw only its beginning).
+		if w := int(end - o.start); d.cfg.PeakCap > 0 && w > 0 {
+			exp := math.Max(d.expectedSum(s, end-1, w), floorRate*float64(w))
+			sc := math.Min(tailScore(o.total, exp, s.model.Dispersion()), d.cfg.PeakCap*d.cfg.Threshold)
+			s.model.Peak = max(s.model.Peak, float32(sc))
+		}
 	}
 	dur := max(end-o.start, 1)
 	ins := d.insight(s, End, time.Unix(end*60, 0).UTC())

@@ -546,7 +546,7 @@ var knownFields = []struct {
 	v      any
 	fields string
 }{
-	{Detector{}, "cfg lateMin ring warmMin baseMin ids series started loaded start maxSec closed pend lastB lastBm open armed out stats"},
+	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series started loaded start maxSec closed pend lastB lastBm open armed out stats"},
 	{series{}, "key model ring ringTop hourly hourTop battr bmin silent touched anomHour lastEnd open"},
 	{openInsight{}, "gap start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
 	{minuteBucket{}, "sids attrs"},
