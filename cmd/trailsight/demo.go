@@ -68,7 +68,11 @@ func (c *demoCmd) Run(g *globals) error {
 	files, _ := f.Written()
 	fmt.Printf("\n3. %d insights, written as %d CloudTrail-Insight files under %s:\n\n", len(all)/2, files, out)
 	printInsights(os.Stdout, all)
-	fmt.Println("\nNext: trailsight eval --labels", filepath.Join(archive, "labels.json"), out)
+	if c.Keep != "" {
+		fmt.Println("\nNext: trailsight eval --labels", filepath.Join(archive, "labels.json"), out)
+	} else {
+		fmt.Println("\nThe files were in a temporary folder, now removed: run `trailsight demo --keep DIR` to keep them,\nthen score the insights with `trailsight eval --labels DIR/archive/labels.json DIR/insights`.")
+	}
 	return nil
 }
 
