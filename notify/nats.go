@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/trailsight/trailsight/detector"
+	"github.com/trailsight/trailsight/stream"
 )
 
 // Defaults of NATSOptions.
@@ -72,7 +72,7 @@ func (o NATSOptions) String() string {
 	}
 	return fmt.Sprintf("{URL:%s Prefix:%s Stream:%s Core:%t CreateStream:%t DuplicateWindow:%v Envelope:%t StrictAWS:%t "+
 		"User:%s Password:%s Token:%s CredsFile:%s Timeout:%v}",
-		redactURL(o.URL), o.Prefix, o.Stream, o.Core, o.CreateStream, o.DuplicateWindow, o.Envelope, o.StrictAWS,
+		stream.RedactURL(o.URL), o.Prefix, o.Stream, o.Core, o.CreateStream, o.DuplicateWindow, o.Envelope, o.StrictAWS,
 		o.User, redact(o.Password), redact(o.Token), o.CredsFile, o.Timeout)
 }
 
@@ -96,7 +96,7 @@ func (o NATSOptions) withDefaults() (NATSOptions, error) {
 	if err := validPrefix(o.Prefix); err != nil {
 		errs = append(errs, fmt.Errorf("prefix: %w", err))
 	}
-	if o.Stream != "" && !validStreamName(o.Stream) {
+	if o.Stream != "" && !stream.ValidStreamName(o.Stream) {
 		errs = append(errs, fmt.Errorf("stream %q: must be letters, digits, '-' or '_'", o.Stream))
 	}
 	if o.Core && o.Stream != "" {
@@ -137,15 +137,6 @@ func validPrefix(p string) error {
 }
 
 func badSubjectRune(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
-
-func validStreamName(s string) bool {
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return s != "" && len(s) <= 255
-}
 
 // subjectToken makes s one subject token: '.', '*', '>', spaces and
 // control characters become '_'; an empty s becomes "_".
@@ -210,7 +201,7 @@ func NewNATS(ctx context.Context, opt NATSOptions) (*NATS, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	where := redactURL(opt.URL)
+	where := stream.RedactURL(opt.URL)
 	log := opt.Logger
 	nopts := []nats.Option{
 		nats.Name("trailsight"),
@@ -471,18 +462,6 @@ func (n *NATS) Close() error {
 	return nil
 }
 
-// redactURL returns u with any user information replaced by REDACTED.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "nats-url-unparsable"
-	}
-	if p.User != nil {
-		p.User = url.User("REDACTED")
-	}
-	return p.String()
-}
-
 // ParseNATSURL parses the value of `--out nats://…`:
 //
 //	nats://[USER:PASSWORD@|TOKEN@]HOST:PORT[/STREAM][?KEY=VALUE&…]
@@ -504,43 +483,12 @@ func redactURL(u string) string {
 // reported, each naming its key.
 func ParseNATSURL(s string) (NATSOptions, error) {
 	var o NATSOptions
-	u, err := url.Parse(s)
+	nu, err := stream.SplitNATSURL(s)
 	if err != nil {
-		return o, fmt.Errorf("notify: nats url: %w", errors.Unwrap(err))
+		return o, fmt.Errorf("notify: %w", err)
 	}
-	if u.Scheme != "nats" && u.Scheme != "tls" {
-		return o, fmt.Errorf("notify: nats url %s: scheme %q, want nats or tls", redactURL(s), u.Scheme)
-	}
-	var errs []error
-	if u.Hostname() == "" {
-		errs = append(errs, errors.New("host: empty"))
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			errs = append(errs, fmt.Errorf("port %q: not a port number", p))
-		}
-	}
-	o.URL = (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			o.User, o.Password = u.User.Username(), pw
-		} else {
-			o.Token = u.User.Username()
-		}
-	}
-	if stream := strings.Trim(u.Path, "/"); stream != "" {
-		if !validStreamName(stream) {
-			errs = append(errs, fmt.Errorf("stream %q: must be one path segment of letters, digits, '-' or '_'", stream))
-		}
-		o.Stream = stream
-	}
-	if u.Fragment != "" {
-		errs = append(errs, fmt.Errorf("fragment #%s: not allowed", u.Fragment))
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("query: %w", err))
-	}
+	o.URL, o.User, o.Password, o.Token, o.Stream = nu.Server, nu.User, nu.Password, nu.Token, nu.Stream
+	errs, q := nu.Errs, nu.Query
 	boolean := func(key string, dst *bool) {
 		v := q.Get(key)
 		if v == "" {
@@ -593,10 +541,10 @@ func ParseNATSURL(s string) (NATSOptions, error) {
 	}
 	if len(errs) == 0 {
 		if _, err := o.withDefaults(); err != nil {
-			return NATSOptions{}, fmt.Errorf("notify: nats url %s: %w", redactURL(s), errors.Unwrap(err))
+			return NATSOptions{}, fmt.Errorf("notify: nats url %s: %w", stream.RedactURL(s), errors.Unwrap(err))
 		}
 		return o, nil
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-	return NATSOptions{}, fmt.Errorf("notify: nats url %s: %w", redactURL(s), errors.Join(errs...))
+	return NATSOptions{}, fmt.Errorf("notify: nats url %s: %w", stream.RedactURL(s), errors.Join(errs...))
 }

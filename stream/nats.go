@@ -306,7 +306,9 @@ func ValidSubjectPrefix(p string) error {
 	return nil
 }
 
-func validStreamName(s string) bool {
+// ValidStreamName reports whether s can name a JetStream stream or consumer
+// as trailsight writes them: letters, digits, '-' and '_'.
+func ValidStreamName(s string) bool {
 	for _, r := range s {
 		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
 			return false
@@ -376,7 +378,7 @@ type NATSSourceOptions struct {
 func (o NATSSourceOptions) String() string {
 	return fmt.Sprintf("{URL:%s Stream:%s Durable:%s FilterSubject:%s User:%s Password:%s Token:%s CredsFile:%s "+
 		"Batch:%d MaxAckPending:%d AckWait:%v FetchWait:%v Timeout:%v}",
-		redactURL(o.URL), o.Stream, o.Durable, o.FilterSubject, o.User, redact(o.Password), redact(o.Token), o.CredsFile,
+		RedactURL(o.URL), o.Stream, o.Durable, o.FilterSubject, o.User, redact(o.Password), redact(o.Token), o.CredsFile,
 		o.Batch, o.MaxAckPending, o.AckWait, o.FetchWait, o.Timeout)
 }
 
@@ -390,8 +392,8 @@ func redact(s string) string {
 	return "REDACTED"
 }
 
-// redactURL returns u with any user information replaced by REDACTED.
-func redactURL(u string) string {
+// RedactURL returns u with any user information replaced by REDACTED.
+func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "nats-url-unparsable"
@@ -423,10 +425,10 @@ func (o NATSSourceOptions) withDefaults() (NATSSourceOptions, error) {
 	if o.URL == "" {
 		errs = append(errs, errors.New("url: empty"))
 	}
-	if !validStreamName(o.Stream) {
+	if !ValidStreamName(o.Stream) {
 		errs = append(errs, fmt.Errorf("stream %q: must be letters, digits, '-' or '_'", o.Stream))
 	}
-	if !validStreamName(o.Durable) {
+	if !ValidStreamName(o.Durable) {
 		errs = append(errs, fmt.Errorf("durable %q: must be letters, digits, '-' or '_'", o.Durable))
 	}
 	if o.FilterSubject != "" && strings.IndexFunc(o.FilterSubject, badSubjectRune) >= 0 {
@@ -479,7 +481,7 @@ func DialNATS(rawURL, user, password, token, credsFile string, timeout time.Dura
 	if timeout <= 0 {
 		timeout = DefaultNATSTimeout
 	}
-	where := redactURL(rawURL)
+	where := RedactURL(rawURL)
 	opts := []nats.Option{
 		nats.Name("trailsight"),
 		nats.Timeout(timeout),
@@ -509,6 +511,58 @@ func DialNATS(rawURL, user, password, token, credsFile string, timeout time.Dura
 	return nc, nil
 }
 
+// NATSURL is the part every NATS URL trailsight takes has in common:
+// nats://[USER:PASSWORD@|TOKEN@]HOST:PORT[/STREAM][?QUERY] (or tls://).
+type NATSURL struct {
+	Server                string // scheme and host only: no credentials, no path
+	User, Password, Token string
+	Stream                string // the path, "" when absent
+	Query                 url.Values
+	Errs                  []error // every problem found, each naming its part
+}
+
+// SplitNATSURL parses s into its common parts, collecting problems with the
+// host, port, stream name, fragment and query in Errs; the caller checks
+// its own query keys and adds to them. It returns an error only when s
+// cannot be a NATS URL at all (syntax, scheme); errors never show
+// credentials.
+func SplitNATSURL(s string) (NATSURL, error) {
+	var nu NATSURL
+	u, err := url.Parse(s)
+	if err != nil {
+		return nu, fmt.Errorf("nats url: %w", errors.Unwrap(err))
+	}
+	if u.Scheme != "nats" && u.Scheme != "tls" {
+		return nu, fmt.Errorf("nats url %s: scheme %q, want nats or tls", RedactURL(s), u.Scheme)
+	}
+	if u.Hostname() == "" {
+		nu.Errs = append(nu.Errs, errors.New("host: empty"))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			nu.Errs = append(nu.Errs, fmt.Errorf("port %q: not a port number", p))
+		}
+	}
+	nu.Server = (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			nu.User, nu.Password = u.User.Username(), pw
+		} else {
+			nu.Token = u.User.Username()
+		}
+	}
+	if nu.Stream = strings.Trim(u.Path, "/"); nu.Stream != "" && !ValidStreamName(nu.Stream) {
+		nu.Errs = append(nu.Errs, fmt.Errorf("stream %q: must be one path segment of letters, digits, '-' or '_'", nu.Stream))
+	}
+	if u.Fragment != "" {
+		nu.Errs = append(nu.Errs, fmt.Errorf("fragment #%s: not allowed", u.Fragment))
+	}
+	if nu.Query, err = url.ParseQuery(u.RawQuery); err != nil {
+		nu.Errs = append(nu.Errs, fmt.Errorf("query: %w", err))
+	}
+	return nu, nil
+}
+
 // ParseNATSURL parses the value of `--in nats://…` (and of the publish
 // command's destination):
 //
@@ -527,42 +581,14 @@ func DialNATS(rawURL, user, password, token, credsFile string, timeout time.Dura
 // holds none. Every problem is reported, each naming its key.
 func ParseNATSURL(s string) (NATSSourceOptions, error) {
 	var o NATSSourceOptions
-	u, err := url.Parse(s)
+	nu, err := SplitNATSURL(s)
 	if err != nil {
-		return o, fmt.Errorf("stream: nats url: %w", errors.Unwrap(err))
+		return o, fmt.Errorf("stream: %w", err)
 	}
-	if u.Scheme != "nats" && u.Scheme != "tls" {
-		return o, fmt.Errorf("stream: nats url %s: scheme %q, want nats or tls", redactURL(s), u.Scheme)
-	}
-	var errs []error
-	if u.Hostname() == "" {
-		errs = append(errs, errors.New("host: empty"))
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			errs = append(errs, fmt.Errorf("port %q: not a port number", p))
-		}
-	}
-	o.URL = (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			o.User, o.Password = u.User.Username(), pw
-		} else {
-			o.Token = u.User.Username()
-		}
-	}
-	o.Stream = strings.Trim(u.Path, "/")
+	o.URL, o.User, o.Password, o.Token, o.Stream = nu.Server, nu.User, nu.Password, nu.Token, nu.Stream
+	errs, q := nu.Errs, nu.Query
 	if o.Stream == "" {
 		errs = append(errs, errors.New("stream: missing (nats://HOST:PORT/STREAM)"))
-	} else if !validStreamName(o.Stream) {
-		errs = append(errs, fmt.Errorf("stream %q: must be one path segment of letters, digits, '-' or '_'", o.Stream))
-	}
-	if u.Fragment != "" {
-		errs = append(errs, fmt.Errorf("fragment #%s: not allowed", u.Fragment))
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("query: %w", err))
 	}
 	duration := func(key string, dst *time.Duration) {
 		d, err := time.ParseDuration(q.Get(key))
@@ -579,7 +605,7 @@ func ParseNATSURL(s string) (NATSSourceOptions, error) {
 		switch key {
 		case "durable":
 			o.Durable = v
-			if !validStreamName(v) {
+			if !ValidStreamName(v) {
 				errs = append(errs, fmt.Errorf("durable=%q: must be letters, digits, '-' or '_'", v))
 			}
 		case "filter":
@@ -611,7 +637,7 @@ func ParseNATSURL(s string) (NATSSourceOptions, error) {
 	}
 	if len(errs) > 0 {
 		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-		return NATSSourceOptions{}, fmt.Errorf("stream: nats url %s: %w", redactURL(s), errors.Join(errs...))
+		return NATSSourceOptions{}, fmt.Errorf("stream: nats url %s: %w", RedactURL(s), errors.Join(errs...))
 	}
 	return o, nil
 }
@@ -682,7 +708,7 @@ func NewNATSSource(ctx context.Context, opt NATSSourceOptions) (*NATSSource, err
 	}
 	fail := func(err error) (*NATSSource, error) {
 		nc.Close()
-		return nil, fmt.Errorf("stream: nats %s stream %s: %w", redactURL(opt.URL), opt.Stream, err)
+		return nil, fmt.Errorf("stream: nats %s stream %s: %w", RedactURL(opt.URL), opt.Stream, err)
 	}
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(opt.Timeout))
 	if err != nil {
