@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -93,7 +92,7 @@ func (o NATSOptions) withDefaults() (NATSOptions, error) {
 	if o.URL == "" {
 		errs = append(errs, errors.New("url: empty"))
 	}
-	if err := validPrefix(o.Prefix); err != nil {
+	if err := stream.ValidSubjectPrefix(o.Prefix); err != nil {
 		errs = append(errs, fmt.Errorf("prefix: %w", err))
 	}
 	if o.Stream != "" && !stream.ValidStreamName(o.Stream) {
@@ -122,34 +121,6 @@ func (o NATSOptions) withDefaults() (NATSOptions, error) {
 		return o, fmt.Errorf("notify: nats options: %w", err)
 	}
 	return o, nil
-}
-
-func validPrefix(p string) error {
-	for _, tok := range strings.Split(p, ".") {
-		if tok == "" {
-			return fmt.Errorf("%q has an empty token", p)
-		}
-		if strings.ContainsAny(tok, "*>") || strings.IndexFunc(tok, badSubjectRune) >= 0 {
-			return fmt.Errorf("%q: tokens cannot hold '*', '>' or spaces", p)
-		}
-	}
-	return nil
-}
-
-func badSubjectRune(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
-
-// subjectToken makes s one subject token: '.', '*', '>', spaces and
-// control characters become '_'; an empty s becomes "_".
-func subjectToken(s string) string {
-	if s == "" {
-		return "_"
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '.' || r == '*' || r == '>' || badSubjectRune(r) {
-			return '_'
-		}
-		return r
-	}, s)
 }
 
 // NATS publishes insight events to NATS, one message per event:
@@ -307,7 +278,7 @@ func natsSubject(prefix string, in detector.Insight) string {
 	if in.Type <= detector.ApiErrorRate {
 		typ = in.Type.String()
 	}
-	return prefix + "." + subjectToken(in.Account) + "." + subjectToken(in.Region) + "." + typ
+	return prefix + "." + stream.SubjectToken(in.Account) + "." + stream.SubjectToken(in.Region) + "." + typ
 }
 
 // message encodes in as the message Notify publishes.
@@ -515,7 +486,7 @@ func ParseNATSURL(s string) (NATSOptions, error) {
 		switch key {
 		case "prefix":
 			o.Prefix = q.Get(key)
-			if err := validPrefix(o.Prefix); err != nil {
+			if err := stream.ValidSubjectPrefix(o.Prefix); err != nil {
 				errs = append(errs, fmt.Errorf("prefix: %w", err))
 			}
 		case "envelope":
