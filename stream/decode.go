@@ -262,7 +262,11 @@ func (d *Decoder) decodePlain(data []byte, dst []Event) (out []Event, st DocStat
 // topArray decodes a top-level JSON array: records (or envelopes) as
 // elements. It reports whether any element was CloudTrail and how many
 // were not.
-func (d *Decoder) topArray() (ct bool, nonCT int) {
+func (d *Decoder) topArray() (ct bool, nonCT int) { return d.array(d.topObject) }
+
+// array walks a JSON array at d.pos, handing each object element to object
+// (which reports whether it was CloudTrail) and skipping other elements.
+func (d *Decoder) array(object func() bool) (ct bool, nonCT int) {
 	p := d.ws(d.pos + 1)
 	if d.at(p) == ']' {
 		d.pos = p + 1
@@ -271,7 +275,7 @@ func (d *Decoder) topArray() (ct bool, nonCT int) {
 	d.pos = p
 	for {
 		if d.at(d.pos) == '{' {
-			if d.topObject() {
+			if object() {
 				ct = true
 			} else {
 				nonCT++

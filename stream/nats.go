@@ -226,34 +226,7 @@ func (d *Decoder) rawRecords(spans *[]rawSpan) {
 
 // rawArray is topArray with the span of each kept record.
 func (d *Decoder) rawArray(spans *[]rawSpan) (ct bool, nonCT int) {
-	p := d.ws(d.pos + 1)
-	if d.at(p) == ']' {
-		d.pos = p + 1
-		return false, 0
-	}
-	d.pos = p
-	for {
-		if d.at(d.pos) == '{' {
-			if d.rawObject(spans) {
-				ct = true
-			} else {
-				nonCT++
-			}
-		} else {
-			d.skip()
-			nonCT++
-		}
-		p = d.ws(d.pos)
-		switch d.at(p) {
-		case ',':
-			d.pos = d.ws(p + 1)
-		case ']':
-			d.pos = p + 1
-			return ct, nonCT
-		default:
-			d.fail(p, "after array element")
-		}
-	}
+	return d.array(func() bool { return d.rawObject(spans) })
 }
 
 // ---- subjects and headers ----
