@@ -267,32 +267,42 @@ func (d *Decoder) topArray() (ct bool, nonCT int) { return d.array(d.topObject) 
 // array walks a JSON array at d.pos, handing each object element to object
 // (which reports whether it was CloudTrail) and skipping other elements.
 func (d *Decoder) array(object func() bool) (ct bool, nonCT int) {
+	d.each(func() {
+		switch {
+		case d.at(d.pos) != '{':
+			d.skip()
+			nonCT++
+		case object():
+			ct = true
+		default:
+			nonCT++
+		}
+	})
+	return ct, nonCT
+}
+
+// each calls elem for every element of the JSON array at d.pos, with d.pos
+// at the element; elem must leave d.pos after it. An empty array calls
+// nothing.
+func (d *Decoder) each(elem func()) {
 	p := d.ws(d.pos + 1)
 	if d.at(p) == ']' {
 		d.pos = p + 1
-		return false, 0 // an empty array holds no record: not CloudTrail
+		return
 	}
 	d.pos = p
 	for {
-		if d.at(d.pos) == '{' {
-			if object() {
-				ct = true
-			} else {
-				nonCT++
-			}
-		} else {
-			d.skip()
-			nonCT++
-		}
+		elem()
 		p = d.ws(d.pos)
 		switch d.at(p) {
 		case ',':
 			d.pos = d.ws(p + 1)
 		case ']':
 			d.pos = p + 1
-			return ct, nonCT
+			return
 		default:
 			d.fail(p, "after array element")
+			return
 		}
 	}
 }
@@ -376,35 +386,19 @@ func (d *Decoder) topObject() bool {
 
 // records decodes the array of records at d.pos.
 func (d *Decoder) records() {
-	p := d.ws(d.pos + 1)
-	if d.at(p) == ']' {
-		d.pos = p + 1
-		return
-	}
-	d.pos = p
 	r := &d.det
-	for {
+	d.each(func() {
 		d.stats.Records++
-		if d.at(d.pos) == '{' {
-			d.scratch = d.scratch[:0]
-			r.reset()
-			d.record(r, true)
-			d.emit(r)
-		} else {
+		if d.at(d.pos) != '{' {
 			d.skip()
 			d.bad("record is not an object")
-		}
-		p = d.ws(d.pos)
-		switch d.at(p) {
-		case ',':
-			d.pos = d.ws(p + 1)
-		case ']':
-			d.pos = p + 1
 			return
-		default:
-			d.fail(p, "after array element")
 		}
-	}
+		d.scratch = d.scratch[:0]
+		r.reset()
+		d.record(r, true)
+		d.emit(r)
+	})
 }
 
 // record decodes the object at d.pos into r. inEvents allows a

@@ -184,44 +184,29 @@ func (d *Decoder) rawObject(spans *[]rawSpan) bool {
 
 // rawRecords is records with the span of each kept record.
 func (d *Decoder) rawRecords(spans *[]rawSpan) {
-	p := d.ws(d.pos + 1)
-	if d.at(p) == ']' {
-		d.pos = p + 1
-		return
-	}
-	d.pos = p
 	r := &d.det
-	for {
+	d.each(func() {
 		d.stats.Records++
-		if start := d.pos; d.at(start) == '{' {
-			d.scratch = d.scratch[:0]
-			d.sub = d.sub[:0]
-			r.reset()
-			d.record(r, true)
-			n := len(d.out)
-			d.emit(r)
-			if len(d.out) > n {
-				sp := rawSpan{start: start, end: d.pos}
-				if inner := bytes.TrimSpace(d.sub); len(inner) > 0 && inner[0] == '{' {
-					sp.own = bytes.Clone(inner) // the record is the CloudTrailEvent string
-				}
-				*spans = append(*spans, sp)
-			}
-		} else {
+		start := d.pos
+		if d.at(start) != '{' {
 			d.skip()
 			d.bad("record is not an object")
-		}
-		p = d.ws(d.pos)
-		switch d.at(p) {
-		case ',':
-			d.pos = d.ws(p + 1)
-		case ']':
-			d.pos = p + 1
 			return
-		default:
-			d.fail(p, "after array element")
 		}
-	}
+		d.scratch = d.scratch[:0]
+		d.sub = d.sub[:0]
+		r.reset()
+		d.record(r, true)
+		n := len(d.out)
+		d.emit(r)
+		if len(d.out) > n {
+			sp := rawSpan{start: start, end: d.pos}
+			if inner := bytes.TrimSpace(d.sub); len(inner) > 0 && inner[0] == '{' {
+				sp.own = bytes.Clone(inner) // the record is the CloudTrailEvent string
+			}
+			*spans = append(*spans, sp)
+		}
+	})
 }
 
 // rawArray is topArray with the span of each kept record.
