@@ -56,13 +56,63 @@ type FolderOptions struct {
 type Folder struct {
 	dir string
 	opt FolderOptions
+	tally
+}
 
+// tally is what Folder and S3 record of their writes: safe for concurrent
+// use.
+type tally struct {
 	mu     sync.Mutex
 	keys   []string
 	seen   map[string]bool
 	files  int
 	events int
 	closed bool
+}
+
+// wrote records a file (or object) of n events written at key.
+func (t *tally) wrote(key string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen == nil {
+		t.seen = map[string]bool{}
+	}
+	if !t.seen[key] {
+		t.seen[key] = true
+		t.keys = append(t.keys, key)
+	}
+	t.files++
+	t.events += n
+}
+
+// isClosed reports whether close was called.
+func (t *tally) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+func (t *tally) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+}
+
+// Keys returns the slash-separated keys written so far (relative to the
+// folder; for S3 with the prefix, without the bucket), each once, in the
+// order first written.
+func (t *tally) Keys() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.keys)
+}
+
+// Written returns how many files (objects) and events were written so far,
+// counting re-writes of a key.
+func (t *tally) Written() (files, events int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.files, t.events
 }
 
 var (
@@ -80,7 +130,7 @@ func NewFolder(dir string, opt FolderOptions) (*Folder, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("notify: folder: %w", err)
 	}
-	return &Folder{dir: dir, opt: opt, seen: map[string]bool{}}, nil
+	return &Folder{dir: dir, opt: opt}, nil
 }
 
 // clean checks the layout options shared by Folder and S3 and returns them
@@ -106,10 +156,7 @@ func (f *Folder) Notify(ctx context.Context, ins []detector.Insight) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	f.mu.Lock()
-	closed := f.closed
-	f.mu.Unlock()
-	if closed {
+	if f.isClosed() {
 		return ErrClosed
 	}
 	files, errs := folderFiles(ins, f.opt)
@@ -121,40 +168,15 @@ func (f *Folder) Notify(ctx context.Context, ins []detector.Insight) error {
 			errs = append(errs, fmt.Errorf("notify: folder: %w", err))
 			continue
 		}
-		f.mu.Lock()
-		if !f.seen[fl.key] {
-			f.seen[fl.key] = true
-			f.keys = append(f.keys, fl.key)
-		}
-		f.files++
-		f.events += fl.n
-		f.mu.Unlock()
+		f.wrote(fl.key, fl.n)
 	}
 	return errors.Join(errs...)
-}
-
-// Keys returns the slash-separated keys (relative to the folder) written so
-// far, each once, in the order first written.
-func (f *Folder) Keys() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.keys)
-}
-
-// Written returns how many files and events were written so far, counting
-// re-writes of a key.
-func (f *Folder) Written() (files, events int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.files, f.events
 }
 
 // Close ends the Folder. Every file is complete when Notify returns, so there
 // is nothing to flush.
 func (f *Folder) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closed = true
+	f.close()
 	return nil
 }
 

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -56,13 +54,7 @@ type S3 struct {
 	bucket string
 	layout FolderOptions
 	kms    string
-
-	mu     sync.Mutex
-	keys   []string
-	seen   map[string]bool
-	files  int
-	events int
-	closed bool
+	tally
 }
 
 // NewS3 returns an S3 notifier. It checks the options but does not reach
@@ -82,7 +74,7 @@ func NewS3(ctx context.Context, opt S3Options) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify: s3: %w", err)
 	}
-	return &S3{client: client, bucket: opt.Bucket, layout: layout, kms: opt.KMSKeyID, seen: map[string]bool{}}, nil
+	return &S3{client: client, bucket: opt.Bucket, layout: layout, kms: opt.KMSKeyID}, nil
 }
 
 // ParseS3URL splits s3://bucket/prefix into S3Options' Bucket and Prefix;
@@ -106,10 +98,7 @@ func (s *S3) notify(ctx context.Context, ins []detector.Insight) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.isClosed() {
 		return ErrClosed
 	}
 	files, errs := folderFiles(ins, s.layout)
@@ -120,14 +109,7 @@ func (s *S3) notify(ctx context.Context, ins []detector.Insight) error {
 			}
 			return errors.Join(append(errs, err)...)
 		}
-		s.mu.Lock()
-		if !s.seen[fl.key] {
-			s.seen[fl.key] = true
-			s.keys = append(s.keys, fl.key)
-		}
-		s.files++
-		s.events += fl.n
-		s.mu.Unlock()
+		s.wrote(fl.key, fl.n)
 	}
 	return errors.Join(errs...)
 }
@@ -187,28 +169,10 @@ func S3Permanent(err error) bool {
 	return false
 }
 
-// Keys returns the keys written so far (with the prefix, without the
-// bucket), each once, in the order first written.
-func (s *S3) Keys() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.keys)
-}
-
-// Written returns how many objects and events were written so far,
-// counting re-writes of a key.
-func (s *S3) Written() (objects, events int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.files, s.events
-}
-
 // Close ends the notifier and releases its idle connections. Every object
 // is complete when Notify returns, so there is nothing to flush.
 func (s *S3) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	s.close()
 	stream.CloseIdleConnections(s.client)
 	return nil
 }
