@@ -201,7 +201,7 @@ func runFiles(ctx context.Context, o backfillOptions, s *summary, feed func([]st
 	var prog *progress
 	var events atomic.Int64
 	if o.Progress && len(files) > 0 {
-		prog = newProgress(len(files), total, &events)
+		prog = newProgress(total, &events)
 		defer prog.Wait()
 	}
 	ctx, cancel := context.WithCancel(ctx)

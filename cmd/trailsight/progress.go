@@ -13,12 +13,11 @@ import (
 // progress is the bar shown on a terminal during long work: files, bytes,
 // events per second and the time left.
 type progress struct {
-	p     *mpb.Progress
-	bar   *mpb.Bar
-	start time.Time
+	p   *mpb.Progress
+	bar *mpb.Bar
 }
 
-func newProgress(files int, bytes int64, events *atomic.Int64) *progress {
+func newProgress(bytes int64, events *atomic.Int64) *progress {
 	p := mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
 	start := time.Now()
 	rate := decor.Any(func(decor.Statistics) string {
@@ -32,8 +31,7 @@ func newProgress(files int, bytes int64, events *atomic.Int64) *progress {
 		mpb.PrependDecorators(decor.Name("detect "), decor.CountersKibiByte("% .1f / % .1f")),
 		mpb.AppendDecorators(rate, decor.Name("  ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
 	)
-	_ = files
-	return &progress{p: p, bar: bar, start: start}
+	return &progress{p: p, bar: bar}
 }
 
 // Done records one file of size bytes.
