@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/trailsight/trailsight/detector"
+	"github.com/trailsight/trailsight/stream"
 )
 
 // Duration is a time.Duration written as "15m", "1h30m" in TOML.
@@ -44,11 +45,27 @@ type Config struct {
 
 // Run configures the service (trailsight run).
 type Run struct {
-	// Source is where CloudTrail events come from: nats://HOST:PORT/STREAM
-	// (a JetStream stream, read with a durable consumer; see
-	// stream.ParseNATSURL), or "embedded" (default): the real NATS server
-	// run in process, holding stream CLOUDTRAIL, fed with trailsight publish.
+	// Source is where CloudTrail events come from (see SourceKind):
+	// "embedded" (default): the real NATS server run in process, holding
+	// stream CLOUDTRAIL, fed with trailsight publish; nats://HOST:PORT/STREAM
+	// (or tls://): a JetStream stream read with a durable consumer, see
+	// stream.ParseNATSURL; s3://BUCKET/PREFIX: a bucket polled for new
+	// files (credentials and endpoint from the environment, as for the AWS
+	// CLI); a folder (a path, or file://PATH) polled for new files; "-":
+	// standard input, until its end.
 	Source string `toml:"source"`
+	// PollInterval is the time between two listings of an S3 or folder
+	// source.
+	PollInterval Duration `toml:"poll_interval"`
+	// PollWindow is the trailing window, in delivery time, that every
+	// listing of an S3 or folder source covers again: a file landing later
+	// than this after the delivery time its name gives is not read.
+	PollWindow Duration `toml:"poll_window"`
+	// From is where an S3 or folder source starts when there is no
+	// checkpoint: RFC 3339 or YYYY-MM-DD (UTC); files delivered before it
+	// are not read. Empty: now − poll_window. A past date backfills the
+	// archive, then keeps watching.
+	From string `toml:"from"`
 	// StateDir holds checkpoints (detector state) and, for the embedded
 	// server, its JetStream store.
 	StateDir string `toml:"state_dir"`
@@ -63,6 +80,85 @@ type Run struct {
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// Model, when set, starts a fresh service warm from a model file.
 	Model string `toml:"model"`
+}
+
+// Source kinds, as SourceKind returns them.
+const (
+	SourceNATS   = "nats"
+	SourceS3     = "s3"
+	SourceFolder = "folder"
+	SourceStdin  = "stdin"
+)
+
+// SourceKind returns the kind of run.source and, for a folder, its path
+// (file:// removed); "" for a value of no kind.
+func (r Run) SourceKind() (kind, path string) {
+	s := r.Source
+	switch {
+	case s == "embedded", strings.HasPrefix(s, "nats://"), strings.HasPrefix(s, "tls://"):
+		return SourceNATS, ""
+	case strings.HasPrefix(s, "s3://"):
+		return SourceS3, ""
+	case s == "-":
+		return SourceStdin, ""
+	case strings.HasPrefix(s, "file://"):
+		return SourceFolder, strings.TrimPrefix(s, "file://")
+	case s == "" || strings.Contains(s, "://"):
+		return "", ""
+	}
+	return SourceFolder, s
+}
+
+// FromTime parses From; zero when it is empty.
+func (r Run) FromTime() (time.Time, error) {
+	if r.From == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, r.From); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, r.From); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("run.from %q: want RFC 3339 (2026-03-02T10:00:00Z) or YYYY-MM-DD", r.From)
+}
+
+func (r Run) validate() []error {
+	var errs []error
+	switch kind, path := r.SourceKind(); kind {
+	case "":
+		errs = append(errs, fmt.Errorf("run.source %q: want \"embedded\", nats://HOST:PORT/STREAM, s3://BUCKET/PREFIX, a folder or \"-\"", r.Source))
+	case SourceS3:
+		if _, _, err := stream.ParseS3URL(r.Source); err != nil {
+			errs = append(errs, fmt.Errorf("run.source: %w", err))
+		}
+	case SourceFolder:
+		if path == "" {
+			errs = append(errs, fmt.Errorf("run.source %q: empty folder path", r.Source))
+		}
+	}
+	if d := r.PollInterval.Duration; d <= 0 || d > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("run.poll_interval %v: want > 0 and at most 24h", d))
+	}
+	if d := r.PollWindow.Duration; d < time.Minute {
+		errs = append(errs, fmt.Errorf("run.poll_window %v: want at least 1m (CloudTrail delivers within about 15m)", d))
+	}
+	if _, err := r.FromTime(); err != nil {
+		errs = append(errs, err)
+	}
+	if r.StateDir == "" {
+		errs = append(errs, errors.New("run.state_dir: empty"))
+	}
+	if d := r.CheckpointInterval.Duration; d < time.Second || d > time.Hour {
+		errs = append(errs, fmt.Errorf("run.checkpoint_interval %v: want 1s to 1h", d))
+	}
+	if p := r.EmbeddedPort; p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("run.embedded_port %d: want 0 to 65535", p))
+	}
+	if r.ShutdownGrace.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("run.shutdown_grace %v: want > 0", r.ShutdownGrace))
+	}
+	return errs
 }
 
 // Notify lists destinations, added to any --out given on the command line.
@@ -222,6 +318,7 @@ func Default() Config {
 		},
 		Input: Input{DedupeWindow: Duration{2 * time.Hour}},
 		Run: Run{Source: "embedded", StateDir: "trailsight-state", CheckpointInterval: Duration{30 * time.Second},
+			PollInterval: Duration{time.Minute}, PollWindow: Duration{time.Hour},
 			Listen: "127.0.0.1:9464", EmbeddedPort: 4222, ShutdownGrace: Duration{30 * time.Second}},
 		Log: Log{Level: "info", Format: "auto"},
 	}
@@ -287,21 +384,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("input.dedupe_window %v: want ≥ 0", c.Input.DedupeWindow))
 	}
 	errs = append(errs, c.Notify.validate()...)
-	if r := c.Run; r.Source != "embedded" && !strings.HasPrefix(r.Source, "nats://") && !strings.HasPrefix(r.Source, "tls://") {
-		errs = append(errs, fmt.Errorf("run.source %q: want \"embedded\" or nats://HOST:PORT/STREAM", r.Source))
-	}
-	if c.Run.StateDir == "" {
-		errs = append(errs, errors.New("run.state_dir: empty"))
-	}
-	if d := c.Run.CheckpointInterval.Duration; d < time.Second || d > time.Hour {
-		errs = append(errs, fmt.Errorf("run.checkpoint_interval %v: want 1s to 1h", d))
-	}
-	if p := c.Run.EmbeddedPort; p < 0 || p > 65535 {
-		errs = append(errs, fmt.Errorf("run.embedded_port %d: want 0 to 65535", p))
-	}
-	if c.Run.ShutdownGrace.Duration <= 0 {
-		errs = append(errs, fmt.Errorf("run.shutdown_grace %v: want > 0", c.Run.ShutdownGrace))
-	}
+	errs = append(errs, c.Run.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

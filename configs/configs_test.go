@@ -49,6 +49,11 @@ func TestBad(t *testing.T) {
 		{"lateness_word.bad.toml", "lateness"},
 		{"notify_s3_url.bad.toml", "notify.s3[0].url"},
 		{"notify_slack_both.bad.toml", "notify.slack[0]"},
+		{"run_source.bad.toml", "run.source"},
+		{"run_source_s3.bad.toml", "run.source"},
+		{"run_from.bad.toml", "run.from"},
+		{"run_poll_window.bad.toml", "run.poll_window"},
+		{"run_poll_interval.bad.toml", "run.poll_interval"},
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(bad) {
@@ -59,6 +64,45 @@ func TestBad(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%s) = %v, want an error naming %q", tc.file, err, tc.want)
 		}
+	}
+}
+
+// TestSourceKind: each way of writing run.source has its kind, and the
+// fixtures decode to what they say.
+func TestSourceKind(t *testing.T) {
+	for _, tc := range []struct{ source, kind, path string }{
+		{"embedded", SourceNATS, ""},
+		{"nats://127.0.0.1:4222/CLOUDTRAIL", SourceNATS, ""},
+		{"tls://nats.example.com:4222/CT", SourceNATS, ""},
+		{"s3://trail/org", SourceS3, ""},
+		{"-", SourceStdin, ""},
+		{"/var/log/ct", SourceFolder, "/var/log/ct"},
+		{"logs", SourceFolder, "logs"},
+		{"file:///var/log/ct", SourceFolder, "/var/log/ct"},
+		{"file://", SourceFolder, ""},
+		{"http://x/y", "", ""},
+		{"", "", ""},
+	} {
+		kind, path := Run{Source: tc.source}.SourceKind()
+		if kind != tc.kind || path != tc.path {
+			t.Errorf("SourceKind(%q) = %q, %q, want %q, %q", tc.source, kind, path, tc.kind, tc.path)
+		}
+	}
+	c, err := Load("testdata/run_folder.good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, err := c.Run.FromTime()
+	if want := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); err != nil || !from.Equal(want) ||
+		c.Run.PollInterval.Duration != 30*time.Second || c.Run.PollWindow.Duration != 2*time.Hour {
+		t.Errorf("run_folder.good.toml: from %v (%v), interval %v, window %v", from, err, c.Run.PollInterval, c.Run.PollWindow)
+	}
+	c, _ = Load("testdata/run_s3.good.toml")
+	if from, err := c.Run.FromTime(); err != nil || !from.Equal(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("run_s3.good.toml: from %v (%v)", from, err)
+	}
+	if d := Default().Run; d.PollInterval.Duration != time.Minute || d.PollWindow.Duration != time.Hour || d.From != "" {
+		t.Errorf("Default().Run = %+v", d)
 	}
 }
 

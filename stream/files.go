@@ -133,6 +133,20 @@ func DecodeFiles(ctx context.Context, files []File, open func(File) (io.ReadClos
 	return err
 }
 
+// ReadError is a failure to open or read a file — the storage's doing,
+// which may pass (a network error, a file being replaced) — as opposed to
+// a file that was read whole and is bad. Batch.Err holds one for such
+// failures.
+type ReadError struct {
+	Op   string // "open" or "read"
+	Path string
+	Err  error
+}
+
+func (e *ReadError) Error() string { return "stream: " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
 // decodeFile reads and decodes one file.
 func decodeFile(ctx context.Context, dec *Decoder, f File, open func(File) (io.ReadCloser, error)) Batch {
 	b := Batch{File: f}
@@ -173,7 +187,7 @@ func decodeFile(ctx context.Context, dec *Decoder, f File, open func(File) (io.R
 func readFile(dec *Decoder, f File, open func(File) (io.ReadCloser, error), buf *bytes.Buffer) error {
 	rc, err := open(f)
 	if err != nil {
-		return fmt.Errorf("stream: open %s: %w", f.Path, err)
+		return &ReadError{Op: "open", Path: f.Path, Err: err}
 	}
 	defer rc.Close()
 	if f.Size > 0 && f.Size < dec.MaxSize {
@@ -181,7 +195,7 @@ func readFile(dec *Decoder, f File, open func(File) (io.ReadCloser, error), buf 
 	}
 	n, err := buf.ReadFrom(io.LimitReader(rc, dec.MaxSize+1))
 	if err != nil {
-		return fmt.Errorf("stream: read %s: %w", f.Path, err)
+		return &ReadError{Op: "read", Path: f.Path, Err: err}
 	}
 	if n > dec.MaxSize {
 		return fmt.Errorf("stream: read %s: more than %d bytes: %w", f.Path, dec.MaxSize, ErrTooLarge)

@@ -365,15 +365,20 @@ func (l *s3Lister) daysDirect() bool {
 }
 
 // dateWanted reports whether the date folder d (a year at depth 4, a month
-// at 5, a day at 6) may hold days within the bounds. Folders whose names
-// are not dates are wanted (ClassifyKey reads what they hold).
-func (l *s3Lister) dateWanted(d string, depth int) bool {
-	if l.lo.IsZero() && l.hi.IsZero() {
+// at 5, a day at 6) may hold days within the bounds.
+func (l *s3Lister) dateWanted(d string, depth int) bool { return dateFolderWanted(d, depth, l.lo, l.hi) }
+
+// dateFolderWanted reports whether the date folder d (a year at depth 4, a
+// month at 5, a day at 6, see layoutDepth) may hold days within [lo, hi]
+// (zero: unbounded). Folders whose names are not dates are wanted
+// (ClassifyKey reads what they hold).
+func dateFolderWanted(d string, depth int, lo, hi time.Time) bool {
+	if lo.IsZero() && hi.IsZero() {
 		return true
 	}
 	segs := strings.Split(strings.TrimSuffix(d, "/"), "/")
 	n := depth - 3 // date segments at the end: 1 year, 2 year/month, 3 year/month/day
-	if len(segs) < n {
+	if n < 1 || n > 3 || len(segs) < n {
 		return true
 	}
 	ymd := [3]int{}
@@ -403,10 +408,10 @@ func (l *s3Lister) dateWanted(d string, depth int) bool {
 		first = time.Date(ymd[0], time.Month(ymd[1]), ymd[2], 0, 0, 0, 0, time.UTC)
 		last = first
 	}
-	if !l.lo.IsZero() && last.Before(l.lo) {
+	if !lo.IsZero() && last.Before(lo) {
 		return false
 	}
-	return l.hi.IsZero() || !first.After(l.hi)
+	return hi.IsZero() || !first.After(hi)
 }
 
 // ParseS3URL splits s3://bucket/prefix into the bucket and the prefix (no

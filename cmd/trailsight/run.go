@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +24,6 @@ import (
 	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/configs"
 	"github.com/trailsight/trailsight/detector"
-	"github.com/trailsight/trailsight/notify"
 	"github.com/trailsight/trailsight/stream"
 )
 
@@ -84,21 +82,23 @@ type service struct {
 	det   *detector.Detector
 	dd    *stream.Deduper
 	outs  *outputs
-	src   *stream.NATSSource
-	state string // path of the checkpoint: source position, then detector state
+	src   source
+	kind  string // the source's kind, configs.SourceNATS…
+	state string // path of the checkpoint: header with the source position, then detector state
 
 	mu       sync.Mutex // guards what /healthz reads
 	lastCk   time.Time
 	ckErr    error
 	m        serviceMetrics
 	pending  []func(error)
-	nPending int // messages behind pending
+	nPending int  // events behind pending
+	dirty    bool // events read since the last checkpoint
 	idleFrom time.Time
 }
 
 type serviceMetrics struct {
-	events, insights, checkpoints, late prometheus.Counter
-	series, open, lagSeconds, ckSecs    prometheus.Gauge
+	events, insights, checkpoints, late, files, badFiles  prometheus.Counter
+	series, open, lagSeconds, ckSecs, pollSecs, sourceLag prometheus.Gauge
 }
 
 func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
@@ -121,6 +121,10 @@ func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
 		open:        gauge("open_insights", "Insights started and not yet ended."),
 		lagSeconds:  gauge("watermark_lag_seconds", "Wall clock minus the detector's watermark."),
 		ckSecs:      gauge("checkpoint_seconds", "Time the last checkpoint took."),
+		files:       f("source_files_total", "Files read from an S3 or folder source, bad ones included."),
+		badFiles:    f("bad_files_total", "Files of an S3 or folder source that could not be read or decoded whole (skipped)."),
+		pollSecs:    gauge("poll_seconds", "Time the last listing of an S3 or folder source took."),
+		sourceLag:   gauge("source_lag_seconds", "Wall clock minus the delivery time of the newest file read (S3 and folder sources)."),
 	}
 }
 
@@ -129,40 +133,23 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	if err := os.MkdirAll(r.StateDir, 0o755); err != nil {
 		return fmt.Errorf("run.state_dir: %w", err)
 	}
-	srcURL := r.Source
-	if srcURL == "embedded" {
-		ns, url, err := notify.StartEmbeddedNATS(notify.EmbeddedOptions{Port: r.EmbeddedPort, StoreDir: filepath.Join(r.StateDir, "nats")})
-		if err != nil {
-			return fmt.Errorf("embedded NATS: %w", err)
-		}
-		defer ns.Shutdown()
-		if err := ensureStream(ctx, url, embeddedStream, stream.DefaultEventsPrefix+".>"); err != nil {
-			return fmt.Errorf("embedded NATS: %w", err)
-		}
-		log.Info().Str("url", url).Str("stream", embeddedStream).Msg("embedded NATS server started")
-		srcURL = url + "/" + embeddedStream
-	}
-	sopt, err := stream.ParseNATSURL(srcURL)
-	if err != nil {
-		return fmt.Errorf("run.source: %w", err)
+	kind, folder := r.SourceKind()
+	if kind == "" {
+		return fmt.Errorf("run.source %q: not a source", r.Source)
 	}
 	reg := prometheus.NewRegistry()
-	s := &service{cfg: cfg, log: log, dd: stream.NewDeduper(cfg.Input.DedupeWindow.Duration),
+	s := &service{cfg: cfg, log: log, dd: stream.NewDeduper(cfg.Input.DedupeWindow.Duration), kind: kind,
 		state: filepath.Join(r.StateDir, "detector.state"), m: newServiceMetrics(reg)}
-	if s.det, sopt.SkipThrough, err = s.loadDetector(); err != nil {
+	var pos []byte
+	var err error
+	if s.det, pos, err = s.loadDetector(); err != nil {
 		return err
 	}
-	sopt.Logger = log
-	sopt.InOrder = true // after a crash, replay what the checkpoint does not hold, in order
-	// Acks wait for a checkpoint: the server must not redeliver before, nor
-	// stop sending because too many are unacknowledged (a checkpoint is also
-	// taken when half of them are pending).
-	sopt.AckWait = max(sopt.AckWait, 3*r.CheckpointInterval.Duration)
-	sopt.MaxAckPending = max(sopt.MaxAckPending, maxPending)
-	src, err := stream.NewNATSSource(ctx, sopt)
+	src, desc, stopSrc, err := s.openSource(ctx, kind, folder, pos)
 	if err != nil {
-		return fmt.Errorf("run.source: %w", err)
+		return err
 	}
+	defer stopSrc()
 	defer src.Close()
 	s.src = src
 	var specs []configs.Out
@@ -193,14 +180,14 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 		}
 		defer stop()
 	}
-	log.Info().Str("source", sopt.String()).Strs("outputs", s.outs.names).Str("state", s.state).Msg("trailsight run started")
+	log.Info().Str("source", desc).Str("kind", kind).Strs("outputs", s.outs.names).Str("state", s.state).Msg("trailsight run started")
 
-	runErr := s.loop(ctx, src, untilIdle)
+	ended, runErr := s.loop(ctx, src, untilIdle)
 
 	// Shutdown: deliver what is pending, checkpoint, ack, within the grace period.
 	sctx, cancel := context.WithTimeout(context.Background(), r.ShutdownGrace.Duration)
 	defer cancel()
-	if runErr == nil && untilIdle > 0 {
+	if runErr == nil && (untilIdle > 0 || ended) {
 		runErr = s.deliver(sctx, s.det.Flush())
 	}
 	if runErr == nil {
@@ -217,9 +204,10 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	return runErr
 }
 
-// loop reads, detects and delivers until ctx ends (nil), the source has
-// been idle for untilIdle (nil), or an error that stops the service.
-func (s *service) loop(ctx context.Context, src *stream.NATSSource, untilIdle time.Duration) error {
+// loop reads, detects and delivers until ctx ends, the source has been
+// idle for untilIdle, a finite source ends (ended true), or an error stops
+// the service.
+func (s *service) loop(ctx context.Context, src source, untilIdle time.Duration) (ended bool, err error) {
 	every := s.cfg.Run.CheckpointInterval.Duration
 	s.idleFrom = time.Now()
 	lastCk := time.Now()
@@ -227,17 +215,14 @@ func (s *service) loop(ctx context.Context, src *stream.NATSSource, untilIdle ti
 		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		evs, ack, err := src.Next(nctx)
 		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil && !errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("source: %w", err)
-		}
-		if ack != nil {
-			s.pending = append(s.pending, ack)
-			s.nPending += len(evs)
-		}
-		if len(evs) > 0 {
+		if err == nil {
+			// Count what Next returned even when ctx ended meanwhile: the
+			// position the next checkpoint records holds it.
+			s.dirty = true
+			if ack != nil {
+				s.pending = append(s.pending, ack)
+				s.nPending += len(evs)
+			}
 			s.idleFrom = time.Now()
 			for i := range evs {
 				if !s.dd.Seen(&evs[i]) {
@@ -246,18 +231,27 @@ func (s *service) loop(ctx context.Context, src *stream.NATSSource, untilIdle ti
 			}
 			s.m.events.Add(float64(len(evs)))
 		}
-		if err := s.deliver(ctx, s.det.Advance()); err != nil {
-			return err
+		switch {
+		case errors.Is(err, io.EOF):
+			s.log.Info().Msg("input ended: flushing and stopping")
+			return true, nil
+		case ctx.Err() != nil:
+			return false, nil
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			return false, fmt.Errorf("source: %w", err)
 		}
-		if len(s.pending) > 0 && (time.Since(lastCk) >= every || s.nPending >= maxPending/2) {
+		if err := s.deliver(ctx, s.det.Advance()); err != nil {
+			return false, err
+		}
+		if s.dirty && (time.Since(lastCk) >= every || s.nPending >= maxPending/2) {
 			if err := s.checkpoint(); err != nil {
-				return err
+				return false, err
 			}
 			lastCk = time.Now()
 		}
 		if untilIdle > 0 && time.Since(s.idleFrom) >= untilIdle {
 			s.log.Info().Dur("idle", untilIdle).Msg("source idle: flushing and stopping")
-			return nil
+			return false, nil
 		}
 	}
 }
@@ -284,8 +278,8 @@ func (s *service) deliver(ctx context.Context, ins []detector.Insight) error {
 	return nil
 }
 
-// checkpoint writes the detector's state atomically, then acknowledges the
-// events it holds.
+// checkpoint writes the source's position and the detector's state
+// atomically, then acknowledges the events they hold.
 func (s *service) checkpoint() error {
 	t := time.Now()
 	tmp, err := os.CreateTemp(filepath.Dir(s.state), ".state-*")
@@ -294,12 +288,13 @@ func (s *service) checkpoint() error {
 	}
 	defer os.Remove(tmp.Name())
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	// The stream sequence the state has counted through: after a crash the
-	// source skips what the state already holds, whatever was acked.
-	var pos [8]byte
-	binary.BigEndian.PutUint64(pos[:], s.src.Delivered())
-	bw.Write(pos[:])
-	if err = s.det.SaveState(bw); err == nil {
+	// Where the source is: after a crash it re-reads what the state does
+	// not hold, and skips what it does, whatever was acked.
+	err = writeCheckpointHeader(bw, s.kind, s.src.Position())
+	if err == nil {
+		err = s.det.SaveState(bw)
+	}
+	if err == nil {
 		err = bw.Flush()
 	}
 	if err == nil {
@@ -329,7 +324,7 @@ func (s *service) checkpoint() error {
 	for _, ack := range s.pending {
 		ack(nil)
 	}
-	s.pending, s.nPending = s.pending[:0], 0
+	s.pending, s.nPending, s.dirty = s.pending[:0], 0, false
 	st := s.det.Stats()
 	s.m.checkpoints.Inc()
 	s.m.ckSecs.Set(time.Since(t).Seconds())
@@ -349,45 +344,53 @@ func (s *service) nakAll(err error) {
 	s.pending = nil
 }
 
-// loadDetector resumes from the checkpoint — the detector and the stream
-// sequence it has counted through — or starts fresh (warm when run.model is
-// set).
-func (s *service) loadDetector() (*detector.Detector, uint64, error) {
+// loadDetector resumes from the checkpoint — the detector and the
+// source's position — or starts fresh (warm when run.model is set; pos
+// nil).
+func (s *service) loadDetector() (*detector.Detector, []byte, error) {
 	dc := s.cfg.DetectorConfig()
 	f, err := os.Open(s.state)
 	switch {
 	case err == nil:
 		defer f.Close()
+		afresh := "move it away to start afresh"
 		br := bufio.NewReaderSize(f, 1<<20)
-		var pos [8]byte
-		if _, err := io.ReadFull(br, pos[:]); err != nil {
-			return nil, 0, fmt.Errorf("resume from %s: %w (move it away to start afresh)", s.state, err)
+		kind, pos, legacy, err := readCheckpointHeader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("resume from %s: %w (%s)", s.state, err, afresh)
+		}
+		if kind != s.kind {
+			return nil, nil, fmt.Errorf("resume from %s: a checkpoint of a %s source, and run.source is a %s source (%s, or give run.state_dir another folder)",
+				s.state, kind, s.kind, afresh)
 		}
 		d, err := detector.RestoreState(dc, br)
 		if err != nil {
-			return nil, 0, fmt.Errorf("resume from %s: %w (move it away to start afresh)", s.state, err)
+			return nil, nil, fmt.Errorf("resume from %s: %w (%s)", s.state, err, afresh)
+		}
+		if pos == nil {
+			pos = []byte{}
 		}
 		st := d.Stats()
-		seq := binary.BigEndian.Uint64(pos[:])
-		s.log.Info().Str("state", s.state).Uint64("stream_seq", seq).Int("series", st.Series).Int("open", st.Open).Time("watermark", st.Watermark).Msg("resumed from checkpoint")
-		return d, seq, nil
+		s.log.Info().Str("state", s.state).Str("kind", kind).Bool("first_format", legacy).Int("position_bytes", len(pos)).
+			Int("series", st.Series).Int("open", st.Open).Time("watermark", st.Watermark).Msg("resumed from checkpoint")
+		return d, pos, nil
 	case !errors.Is(err, os.ErrNotExist):
-		return nil, 0, fmt.Errorf("resume: %w", err)
+		return nil, nil, fmt.Errorf("resume: %w", err)
 	}
 	d, err := detector.New(dc)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	if m := s.cfg.Run.Model; m != "" {
 		meta, entries, err := baseline.LoadFile(m)
 		if err != nil {
-			return nil, 0, fmt.Errorf("run.model: %w", err)
+			return nil, nil, fmt.Errorf("run.model: %w", err)
 		}
 		if err := d.LoadModels(meta, entries); err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 	}
-	return d, 0, nil
+	return d, nil, nil
 }
 
 // serveHTTP serves /metrics and /healthz until the returned stop is called.
