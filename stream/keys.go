@@ -18,6 +18,9 @@ type File struct {
 	Region   string    // idem
 	Delivery time.Time // delivery minute from the AWS file name (…_20150801T0210Z_…), zero if unknown
 	Size     int64
+	// Modified is when the file or object was last written, when the
+	// listing tells (ListS3 and Poller do, ListDir does not); zero if unknown.
+	Modified time.Time
 	// Day is the delivery day from the date folders (…/YYYY/MM/DD/…) when the
 	// name gives no Delivery; zero if unknown. Used for --from/--to only.
 	Day time.Time

@@ -29,6 +29,13 @@ const (
 // bad file: the storage failed) is tried again before it counts as bad.
 const pollAttempts = 5
 
+// settle is how long before a listing a file must have been written last
+// to be read from it; a newer one waits for the next listing. A listing is
+// not a snapshot: a file that landed while it ran may be seen without the
+// one that landed just before it, or may still be being written. (S3 gives
+// LastModified to the second, hence more than a second.)
+const settle = 2 * time.Second
+
 // recentWrite is how long after its last change a local file that does not
 // decode is taken for one still being written, and tried again.
 const recentWrite = time.Minute
@@ -236,8 +243,11 @@ func (p *Poller) poll(ctx context.Context) error {
 		if _, ok := p.done[p.store.key(f)]; ok {
 			continue
 		}
+		p.left.add(t) // a file left for the next listing holds Through back too
+		if !f.Modified.IsZero() && !f.Modified.Before(now.Add(-settle)) {
+			continue
+		}
 		queue = append(queue, f)
-		p.left.add(t)
 	}
 	p.left.sort()
 	p.advance()
@@ -343,6 +353,7 @@ func (p *Poller) prune() {
 
 // Stats returns the counts so far.
 func (p *Poller) Stats() PollStats {
+	p.prune()
 	st := p.stats
 	st.Through, st.Done = p.through, len(p.done)
 	return st
@@ -562,7 +573,7 @@ func (d *dirStore) list(ctx context.Context, from, to time.Time) ([]File, error)
 		if err != nil || !info.Mode().IsRegular() {
 			return nil
 		}
-		f.Path, f.Size = path, info.Size()
+		f.Path, f.Size, f.Modified = path, info.Size(), info.ModTime()
 		files = append(files, f)
 		return nil
 	})
@@ -597,6 +608,6 @@ func (s *s3Store) key(f File) string {
 func (s *s3Store) recent(File, time.Time) bool { return false }
 
 func (s *s3Store) list(ctx context.Context, from, to time.Time) ([]File, error) {
-	files, _, err := ListS3(ctx, s.client, s.bucket, s.prefix, from, to)
+	files, _, err := listS3(ctx, s.client, s.bucket, s.prefix, from, to, true)
 	return files, err
 }

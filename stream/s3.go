@@ -172,11 +172,16 @@ func S3Opener(client *s3.Client, bucket string) func(File) (io.ReadCloser, error
 // Outside an AWSLogs/ tree (a prefix of loose JSON files), every folder is
 // walked. Up to 16 listings run at once.
 func ListS3(ctx context.Context, client *s3.Client, bucket, prefix string, from, to time.Time) ([]File, map[string]int, error) {
+	return listS3(ctx, client, bucket, prefix, from, to, false)
+}
+
+// listS3 is ListS3; with modified, Files carry their objects' LastModified.
+func listS3(ctx context.Context, client *s3.Client, bucket, prefix string, from, to time.Time, modified bool) ([]File, map[string]int, error) {
 	prefix = strings.TrimLeft(prefix, "/")
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	l := &s3Lister{client: client, bucket: bucket, from: from, to: to, skipped: map[string]int{},
+	l := &s3Lister{client: client, bucket: bucket, from: from, to: to, modified: modified, skipped: map[string]int{},
 		sem: make(chan struct{}, 16)}
 	if !from.IsZero() {
 		l.lo = from.UTC().Truncate(24 * time.Hour)
@@ -230,6 +235,7 @@ type s3Lister struct {
 	bucket   string
 	from, to time.Time
 	lo, hi   time.Time // day bounds, zero = unbounded
+	modified bool      // set File.Modified
 	sem      chan struct{}
 	wg       sync.WaitGroup
 	cancel   context.CancelCauseFunc
@@ -251,19 +257,19 @@ func (l *s3Lister) visit(ctx context.Context, p string) {
 		case <-ctx.Done():
 			return
 		}
-		keys, sizes, dirs, err := l.list(ctx, p)
+		keys, sizes, mods, dirs, err := l.list(ctx, p)
 		<-l.sem
 		if err != nil {
 			l.cancel(err)
 			return
 		}
-		l.handle(ctx, p, keys, sizes, dirs)
+		l.handle(ctx, p, keys, sizes, mods, dirs)
 	}()
 }
 
 // list returns the objects directly in folder p and its sub-folders
 // (full prefixes ending in "/").
-func (l *s3Lister) list(ctx context.Context, p string) (keys []string, sizes []int64, dirs []string, err error) {
+func (l *s3Lister) list(ctx context.Context, p string) (keys []string, sizes []int64, mods []time.Time, dirs []string, err error) {
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(l.bucket), Delimiter: aws.String("/")}
 	if p != "" {
 		in.Prefix = aws.String(p)
@@ -272,17 +278,18 @@ func (l *s3Lister) list(ctx context.Context, p string) (keys []string, sizes []i
 	for pg.HasMorePages() {
 		out, err := pg.NextPage(ctx)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("stream: list s3://%s/%s: %w", l.bucket, p, err)
+			return nil, nil, nil, nil, fmt.Errorf("stream: list s3://%s/%s: %w", l.bucket, p, err)
 		}
 		for _, o := range out.Contents {
 			keys = append(keys, aws.ToString(o.Key))
 			sizes = append(sizes, aws.ToInt64(o.Size))
+			mods = append(mods, aws.ToTime(o.LastModified))
 		}
 		for _, cp := range out.CommonPrefixes {
 			dirs = append(dirs, aws.ToString(cp.Prefix))
 		}
 	}
-	return keys, sizes, dirs, nil
+	return keys, sizes, mods, dirs, nil
 }
 
 // layoutDepth returns how deep p lies below its last AWSLogs/ folder
@@ -302,7 +309,7 @@ func layoutDepth(p string) int {
 	return len(rest)
 }
 
-func (l *s3Lister) handle(ctx context.Context, p string, keys []string, sizes []int64, dirs []string) {
+func (l *s3Lister) handle(ctx context.Context, p string, keys []string, sizes []int64, mods []time.Time, dirs []string) {
 	l.mu.Lock()
 	for i, k := range keys {
 		f, reason := ClassifyKey(k)
@@ -313,6 +320,9 @@ func (l *s3Lister) handle(ctx context.Context, p string, keys []string, sizes []
 			l.skipped[SkipOutOfRange]++
 		default:
 			f.Size = sizes[i]
+			if l.modified {
+				f.Modified = mods[i]
+			}
 			l.files = append(l.files, f)
 		}
 	}
@@ -366,7 +376,9 @@ func (l *s3Lister) daysDirect() bool {
 
 // dateWanted reports whether the date folder d (a year at depth 4, a month
 // at 5, a day at 6) may hold days within the bounds.
-func (l *s3Lister) dateWanted(d string, depth int) bool { return dateFolderWanted(d, depth, l.lo, l.hi) }
+func (l *s3Lister) dateWanted(d string, depth int) bool {
+	return dateFolderWanted(d, depth, l.lo, l.hi)
+}
 
 // dateFolderWanted reports whether the date folder d (a year at depth 4, a
 // month at 5, a day at 6, see layoutDepth) may hold days within [lo, hi]

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trailsight/trailsight/internal/s3test"
+	"github.com/trailsight/trailsight/stream"
+)
+
+func TestCheckpointHeader(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		pos  []byte
+	}{
+		{"nats", []byte{0, 0, 0, 0, 0, 0, 1, 2}},
+		{"folder", stream.EncodePollPosition(time.Unix(1772531400, 0), map[string]time.Time{"a.json": {}})},
+		{"stdin", nil},
+	} {
+		var b bytes.Buffer
+		if err := writeCheckpointHeader(&b, tc.kind, tc.pos); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("STATE")
+		r := bufio.NewReader(&b)
+		kind, pos, legacy, err := readCheckpointHeader(r)
+		rest, _ := r.ReadString(0)
+		if err != nil || kind != tc.kind || !bytes.Equal(pos, tc.pos) || legacy || rest != "STATE" {
+			t.Errorf("read(write(%q, %x)) = %q, %x, %v, %v; rest %q", tc.kind, tc.pos, kind, pos, legacy, err, rest)
+		}
+	}
+	// The first format: 8 bytes of stream sequence, then the state.
+	kind, pos, legacy, err := readCheckpointHeader(bufio.NewReader(strings.NewReader("\x00\x00\x00\x00\x00\x00\x00\x07STATE")))
+	if err != nil || kind != "nats" || !legacy || !bytes.Equal(pos, []byte{0, 0, 0, 0, 0, 0, 0, 7}) {
+		t.Errorf("first format: %q %x %v %v", kind, pos, legacy, err)
+	}
+	for _, bad := range []string{"", "TS", "TSCK", "TSCK\x02\x04nats", "TSCK\x01\x04nats\x00\x00\x00\x09short", "TSCK\x01\x04nats\xff\xff\xff\xff"} {
+		if _, _, _, err := readCheckpointHeader(bufio.NewReader(strings.NewReader(bad))); !errors.Is(err, errCheckpoint) {
+			t.Errorf("readCheckpointHeader(%q) = %v, want errCheckpoint", bad, err)
+		}
+	}
+}
+
+func FuzzCheckpointHeader(f *testing.F) {
+	var b bytes.Buffer
+	writeCheckpointHeader(&b, "s3", []byte{1, 2, 3})
+	f.Add(b.Bytes())
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x07"))
+	f.Add([]byte("TSCK\x01\x00\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kind, pos, legacy, err := readCheckpointHeader(bufio.NewReader(bytes.NewReader(data)))
+		if err != nil || legacy {
+			return
+		}
+		var again bytes.Buffer
+		if err := writeCheckpointHeader(&again, kind, pos); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(data, again.Bytes()) {
+			t.Fatalf("re-encoding %q gives %q", data, again.Bytes())
+		}
+	})
+}
+
+// archiveFixture is a generated archive, the insights detect writes for
+// it, and its CloudTrail files in delivery order (keys relative to dir).
+type archiveFixture struct {
+	dir, arch, ref string
+	refKeys, files []string
+}
+
+func newArchiveFixture(t *testing.T, days int) *archiveFixture {
+	t.Helper()
+	f := &archiveFixture{dir: t.TempDir()}
+	f.arch = filepath.Join(f.dir, "archive")
+	if out, code := tsEnv(t, nil, "gen", "--out", f.arch, "--days", fmt.Sprint(days), "--accounts", "1", "--seed", "6"); code != 0 {
+		t.Fatalf("gen: %s", out)
+	}
+	f.ref = filepath.Join(f.dir, "ref")
+	if out, code := tsEnv(t, nil, "--log-level", "warn", "detect", "--in", f.arch, "--out", f.ref); code != 0 {
+		t.Fatalf("detect: %s", out)
+	}
+	if f.refKeys = listKeys(t, f.ref); len(f.refKeys) == 0 {
+		t.Fatal("the reference run wrote no insight")
+	}
+	files, _, err := stream.ListDir(f.arch, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fl := range files {
+		rel, _ := filepath.Rel(f.arch, fl.Path)
+		f.files = append(f.files, filepath.ToSlash(rel))
+	}
+	return f
+}
+
+// config writes a service configuration reading source.
+func (f *archiveFixture) config(t *testing.T, name, source string) (cfg, out string) {
+	out = filepath.Join(f.dir, name+"-out")
+	cfg = filepath.Join(f.dir, name+".toml")
+	// The archive lies in the past: the trailing window reaches back to it,
+	// so that files copied in late are still found.
+	window := time.Since(time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC)).Round(time.Hour)
+	text := fmt.Sprintf(`[run]
+source = %q
+state_dir = %q
+checkpoint_interval = "1s"
+poll_interval = "100ms"
+poll_window = %q
+from = "2026-03-01"
+listen = ""
+shutdown_grace = "20s"
+[input]
+dedupe_window = "2h"
+[[notify.folder]]
+path = %q
+`, source, filepath.Join(f.dir, name+"-state"), window.String(), out)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, out
+}
+
+// same compares a run's insight files with detect's, byte for byte.
+func (f *archiveFixture) same(t *testing.T, name, out string) {
+	t.Helper()
+	got := listKeys(t, out)
+	if strings.Join(got, "\n") != strings.Join(f.refKeys, "\n") {
+		t.Errorf("%s wrote %d files, detect %d", name, len(got), len(f.refKeys))
+	}
+	for _, k := range f.refKeys {
+		a, _ := os.ReadFile(filepath.Join(f.ref, k))
+		b, err := os.ReadFile(filepath.Join(out, k))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s: %s differs from detect's (%v)", name, k, err)
+		}
+	}
+}
+
+// land copies archive files into dir the way a sync tool does: written
+// under a hidden name, then renamed.
+func (f *archiveFixture) land(t *testing.T, dir string, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		b, err := os.ReadFile(filepath.Join(f.arch, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(k))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".part")
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startRun starts the service; kill ends it with SIGKILL.
+func startRun(t *testing.T, env []string, cfg string) (kill func()) {
+	t.Helper()
+	cmd := exec.Command(bin, "--log-level", "warn", "run", "--config", cfg)
+	cmd.Env = append(os.Environ(), env...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		if strings.Contains(errb.String(), "panic") {
+			t.Fatalf("run failed:\n%s", errb.String())
+		}
+	}
+}
+
+// watchScenario lands the archive in dir in batches while the service
+// runs and is killed (-9) three times — one pair of files out of key
+// order, the last batch landing while it is down — then runs it until
+// idle.
+func watchScenario(t *testing.T, f *archiveFixture, env []string, cfg, dir string) {
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	n := len(f.files)
+	cut := []int{0, n / 4, n / 2, 3 * n / 4, n}
+	for i := range 3 {
+		kill := startRun(t, env, cfg)
+		batch := f.files[cut[i]:cut[i+1]]
+		if i == 1 {
+			// A file lands after the next one was read: out of key order,
+			// inside the window.
+			f.land(t, dir, batch[:10])
+			f.land(t, dir, batch[11:12])
+			time.Sleep(3 * time.Second) // past settle: file 11 is read before 10 lands
+			f.land(t, dir, batch[10:11])
+			batch = batch[12:]
+		}
+		f.land(t, dir, batch)
+		time.Sleep(time.Duration(300+r.IntN(1200)) * time.Millisecond)
+		kill()
+	}
+	f.land(t, dir, f.files[cut[3]:]) // while the service is down
+	if o, code := tsEnv(t, env, "--log-level", "warn", "run", "--config", cfg, "--until-idle", "3s"); code != 0 {
+		t.Fatalf("final run: exit %d\n%s", code, o)
+	}
+}
+
+// TestRunWatchFolder: files landing in a watched folder while the service
+// runs and is killed give detect's insights, byte for byte.
+func TestRunWatchFolder(t *testing.T) {
+	f := newArchiveFixture(t, 9)
+	watch := filepath.Join(f.dir, "watch")
+	if err := os.Mkdir(watch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, out := f.config(t, "folder", watch)
+	if o, code := tsEnv(t, nil, "run", "--config", cfg, "--check"); code != 0 {
+		t.Fatalf("run --check: %d %s", code, o)
+	}
+	watchScenario(t, f, nil, cfg, watch)
+	f.same(t, "folder", out)
+
+	// The checkpoint is of a folder source: another kind refuses it.
+	bad, _ := f.config(t, "folder", "-")
+	o, code := tsEnv(t, nil, "run", "--config", bad)
+	if code == 0 || !strings.Contains(o, "detector.state") || !strings.Contains(o, "afresh") {
+		t.Errorf("run on a folder checkpoint with source \"-\": exit %d\n%s", code, o)
+	}
+}
+
+// TestRunWatchS3: the same with the trail's bucket on a real S3 server.
+func TestRunWatchS3(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.CreateBucket("trail")
+	f := newArchiveFixture(t, 8)
+	env := []string{"AWS_ENDPOINT_URL=" + srv.Endpoint, "AWS_ACCESS_KEY_ID=" + srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=" + s3test.Region, "AWS_EC2_METADATA_DISABLED=true"}
+	cfg, out := f.config(t, "s3", "s3://trail/org")
+	// Objects land straight in the posix backend's folder, as versitygw
+	// stores them.
+	watchScenario(t, f, env, cfg, filepath.Join(srv.Dir, "trail", "org"))
+	f.same(t, "s3", out)
+}
+
+// TestRunStdin: an archive's records piped into the service give detect's
+// insights; the end of the input ends the service with a checkpoint.
+func TestRunStdin(t *testing.T) {
+	f := newArchiveFixture(t, 8)
+	var in bytes.Buffer
+	for _, k := range f.files { // concatenated gzip members, in delivery order
+		b, err := os.ReadFile(filepath.Join(f.arch, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(b)
+	}
+	cfg, out := f.config(t, "stdin", "-")
+	stdout, stderr, code := ts(t, in.Bytes(), "--log-level", "warn", "run", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	f.same(t, "stdin", out)
+	if _, err := os.Stat(filepath.Join(f.dir, "stdin-state", "detector.state")); err != nil {
+		t.Errorf("no checkpoint after the end of the input: %v", err)
+	}
+}
