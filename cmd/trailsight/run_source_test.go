@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,29 +80,49 @@ type archiveFixture struct {
 	refKeys, files []string
 }
 
-func newArchiveFixture(t *testing.T, days int) *archiveFixture {
+var (
+	archiveOnce sync.Once
+	archive     archiveFixture // generated once for the tests that share it
+	archiveErr  string
+)
+
+// newArchiveFixture returns the shared archive (8 days, one account,
+// generated and detected once per test binary) with a fresh folder for
+// the test's configuration, state and outputs.
+func newArchiveFixture(t *testing.T) *archiveFixture {
 	t.Helper()
-	f := &archiveFixture{dir: t.TempDir()}
-	f.arch = filepath.Join(f.dir, "archive")
-	if out, code := tsEnv(t, nil, "gen", "--out", f.arch, "--days", fmt.Sprint(days), "--accounts", "1", "--seed", "6"); code != 0 {
-		t.Fatalf("gen: %s", out)
+	archiveOnce.Do(func() {
+		a := &archive
+		a.arch = filepath.Join(filepath.Dir(bin), "archive")
+		if out, code := tsEnv(t, nil, "gen", "--out", a.arch, "--days", "8", "--accounts", "1", "--seed", "6"); code != 0 {
+			archiveErr = "gen: " + out
+			return
+		}
+		a.ref = filepath.Join(filepath.Dir(bin), "archive-ref")
+		if out, code := tsEnv(t, nil, "--log-level", "warn", "detect", "--in", a.arch, "--out", a.ref); code != 0 {
+			archiveErr = "detect: " + out
+			return
+		}
+		if a.refKeys = listKeys(t, a.ref); len(a.refKeys) == 0 {
+			archiveErr = "the reference run wrote no insight"
+			return
+		}
+		files, _, err := stream.ListDir(a.arch, time.Time{}, time.Time{})
+		if err != nil {
+			archiveErr = err.Error()
+			return
+		}
+		for _, fl := range files {
+			rel, _ := filepath.Rel(a.arch, fl.Path)
+			a.files = append(a.files, filepath.ToSlash(rel))
+		}
+	})
+	if archiveErr != "" {
+		t.Fatal(archiveErr)
 	}
-	f.ref = filepath.Join(f.dir, "ref")
-	if out, code := tsEnv(t, nil, "--log-level", "warn", "detect", "--in", f.arch, "--out", f.ref); code != 0 {
-		t.Fatalf("detect: %s", out)
-	}
-	if f.refKeys = listKeys(t, f.ref); len(f.refKeys) == 0 {
-		t.Fatal("the reference run wrote no insight")
-	}
-	files, _, err := stream.ListDir(f.arch, time.Time{}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fl := range files {
-		rel, _ := filepath.Rel(f.arch, fl.Path)
-		f.files = append(f.files, filepath.ToSlash(rel))
-	}
-	return f
+	f := archive
+	f.dir = t.TempDir()
+	return &f
 }
 
 // config writes a service configuration reading source.
@@ -190,14 +211,21 @@ func startRun(t *testing.T, env []string, cfg string) (kill func()) {
 }
 
 // watchScenario lands the archive in dir in batches while the service
-// runs and is killed (-9) three times — one pair of files out of key
-// order, the last batch landing while it is down — then runs it until
-// idle.
+// runs and is killed (-9) after each — 3 times, 11 with the build tag
+// long; one pair of files lands out of key order, the last batch while the
+// service is down — then runs it until idle.
 func watchScenario(t *testing.T, f *archiveFixture, env []string, cfg, dir string) {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	batches := 4
+	if longTests {
+		batches = 12
+	}
 	n := len(f.files)
-	cut := []int{0, n / 4, n / 2, 3 * n / 4, n}
-	for i := range 3 {
+	cut := make([]int, batches+1)
+	for i := range cut {
+		cut[i] = i * n / batches
+	}
+	for i := range batches - 1 {
 		kill := startRun(t, env, cfg)
 		batch := f.files[cut[i]:cut[i+1]]
 		if i == 1 {
@@ -213,7 +241,7 @@ func watchScenario(t *testing.T, f *archiveFixture, env []string, cfg, dir strin
 		time.Sleep(time.Duration(300+r.IntN(1200)) * time.Millisecond)
 		kill()
 	}
-	f.land(t, dir, f.files[cut[3]:]) // while the service is down
+	f.land(t, dir, f.files[cut[batches-1]:]) // while the service is down
 	if o, code := tsEnv(t, env, "--log-level", "warn", "run", "--config", cfg, "--until-idle", "3s"); code != 0 {
 		t.Fatalf("final run: exit %d\n%s", code, o)
 	}
@@ -222,7 +250,7 @@ func watchScenario(t *testing.T, f *archiveFixture, env []string, cfg, dir strin
 // TestRunWatchFolder: files landing in a watched folder while the service
 // runs and is killed give detect's insights, byte for byte.
 func TestRunWatchFolder(t *testing.T) {
-	f := newArchiveFixture(t, 9)
+	f := newArchiveFixture(t)
 	watch := filepath.Join(f.dir, "watch")
 	if err := os.Mkdir(watch, 0o755); err != nil {
 		t.Fatal(err)
@@ -246,7 +274,7 @@ func TestRunWatchFolder(t *testing.T) {
 func TestRunWatchS3(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.CreateBucket("trail")
-	f := newArchiveFixture(t, 8)
+	f := newArchiveFixture(t)
 	env := []string{"AWS_ENDPOINT_URL=" + srv.Endpoint, "AWS_ACCESS_KEY_ID=" + srv.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=" + s3test.Region, "AWS_EC2_METADATA_DISABLED=true"}
 	cfg, out := f.config(t, "s3", "s3://trail/org")
@@ -259,7 +287,7 @@ func TestRunWatchS3(t *testing.T) {
 // TestRunStdin: an archive's records piped into the service give detect's
 // insights; the end of the input ends the service with a checkpoint.
 func TestRunStdin(t *testing.T) {
-	f := newArchiveFixture(t, 8)
+	f := newArchiveFixture(t)
 	var in bytes.Buffer
 	for _, k := range f.files { // concatenated gzip members, in delivery order
 		b, err := os.ReadFile(filepath.Join(f.arch, k))
