@@ -29,7 +29,7 @@ type cli struct {
 	LogFormat string `help:"Log format: auto (console on a terminal, JSON otherwise), console, json." default:"auto" enum:"auto,console,json"`
 
 	Detect    detectCmd    `cmd:"" help:"Find unusual activity in CloudTrail logs and write CloudTrail Insights events."`
-	Run       runCmd       `cmd:"" help:"Run as a service: read a NATS stream, detect, deliver; checkpointed, restartable."`
+	Run       runCmd       `cmd:"" help:"Run as a service: read NATS, an S3 bucket, a folder or stdin, detect, deliver; checkpointed, restartable."`
 	Baseline  baselineCmd  `cmd:"" help:"Learn each series' normal from history and write a model file for detect --model."`
 	Demo      demoCmd      `cmd:"" help:"Make a small sample archive with planted anomalies, detect, and show the insights. Needs nothing installed."`
 	Gen       genCmd       `cmd:"" help:"Write a labelled scenario archive in the CloudTrail S3 layout, plus labels.json."`

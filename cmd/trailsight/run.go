@@ -35,22 +35,34 @@ type runCmd struct {
 }
 
 func (c *runCmd) Help() string {
-	return `Runs trailsight as a service: reads CloudTrail events from a NATS JetStream stream with a durable
-consumer (by default the real NATS server embedded in process, stream CLOUDTRAIL, fed by
-'trailsight publish'), detects, and delivers insights to the [notify] destinations and --out.
+	return `Runs trailsight as a service: reads CloudTrail events from run.source, detects, and delivers
+insights to the [notify] destinations and --out. run.source is one of:
+  "embedded" (default)   the real NATS server embedded in process, stream CLOUDTRAIL, fed by
+                         'trailsight publish'; nats://HOST:PORT/STREAM for an external JetStream stream
+                         (durable consumer)
+  s3://BUCKET/PREFIX     the trail's bucket, listed every run.poll_interval (credentials, region and
+                         endpoint from the environment, as for the AWS CLI)
+  /a/folder, file://…    a folder in the AWSLogs/ layout (or of CloudTrail JSON files), listed the same way
+  -                      standard input until its end: flush, checkpoint, exit 0 (cannot resume)
+S3 and folder sources read each new file once, whole, in delivery order; every listing covers the
+trailing run.poll_window again for files that land late. Without a checkpoint they start at run.from
+(default now − poll_window): a past date backfills the archive, then keeps watching.
 
-State — the detector's models, recent minutes and open insights — is checkpointed atomically into
-run.state_dir every run.checkpoint_interval and on shutdown; events are acknowledged to the stream only
-once a checkpoint holds them. After a crash the service resumes from the checkpoint and the stream
-redelivers the rest: insight IDs and S3 keys are derived from content and NATS outputs carry
-Nats-Msg-Id, so nothing is lost and nothing is duplicated downstream.
+State — the detector's models, recent minutes and open insights, and the source's position — is
+checkpointed atomically into run.state_dir every run.checkpoint_interval and on shutdown, between whole
+files; NATS messages are acknowledged only once a checkpoint holds them. After a crash the service resumes
+from the checkpoint and re-reads exactly what it lacks: insight IDs and S3 keys are derived from content and
+NATS outputs carry Nats-Msg-Id, so nothing is lost and nothing is duplicated downstream.
 
 /metrics (Prometheus) and /healthz listen on run.listen. SIGTERM or Ctrl-C: stop reading, deliver,
 checkpoint, exit within run.shutdown_grace.
 
-Example:
+Examples:
   trailsight run --config trailsight.toml &
-  trailsight publish --in /data/AWSLogs nats://127.0.0.1:4222/CLOUDTRAIL`
+  trailsight publish --in /data/AWSLogs nats://127.0.0.1:4222/CLOUDTRAIL
+  # with [run] source = "s3://my-trail-bucket/org" and from = "2026-01-01": backfill, then watch
+  trailsight run --config trailsight.toml
+  zcat export.json.gz | trailsight run --config stdin.toml   # [run] source = "-"`
 }
 
 // embeddedStream is the stream the embedded server holds for CloudTrail events.
