@@ -113,6 +113,10 @@ type Poller struct {
 	through time.Time
 	done    map[string]time.Time // key → delivery time (zero: none)
 
+	ctx     context.Context // ends with Close: listings and reads
+	stopAll context.CancelFunc
+	listing chan listResult // a listing in flight, nil when none
+
 	// The current listing, from poll to the end of its files.
 	batches  chan Batch
 	cancel   context.CancelFunc
@@ -176,6 +180,7 @@ func newPoller(store pollStore, pos []byte, opt PollOptions) (*Poller, error) {
 		opt.Now = time.Now
 	}
 	p := &Poller{store: store, opt: opt, log: opt.Logger, attempts: map[string]int{}}
+	p.ctx, p.stopAll = context.WithCancel(context.Background())
 	if pos == nil {
 		p.through, p.done = opt.From, map[string]time.Time{}
 		if p.through.IsZero() {
@@ -204,7 +209,7 @@ func (p *Poller) Next(ctx context.Context) (Batch, error) {
 		if ok || err != nil {
 			return b, err
 		}
-		if !p.lastPoll.IsZero() {
+		if p.listing == nil && !p.lastPoll.IsZero() {
 			if wait := p.lastPoll.Add(p.opt.Interval).Sub(p.opt.Now()); wait > 0 {
 				if err := sleepCtx(ctx, wait); err != nil {
 					return Batch{}, err
@@ -220,18 +225,42 @@ func (p *Poller) Next(ctx context.Context) (Batch, error) {
 	}
 }
 
+type listResult struct {
+	files []File
+	err   error
+	now   time.Time
+	took  time.Duration
+}
+
 // poll lists the files from Through on and starts reading those not done.
+// The listing runs in its own goroutine: when ctx ends first, poll returns
+// ctx.Err() and the next call takes the listing's result.
 func (p *Poller) poll(ctx context.Context) error {
-	now := p.opt.Now()
-	p.lastPoll = now
-	p.prune()
-	t0 := time.Now()
-	files, err := p.store.list(ctx, p.through, now)
-	p.stats.Polls++
-	p.stats.LastPoll = time.Since(t0)
-	if err != nil {
-		return err
+	if p.listing == nil {
+		now, through := p.opt.Now(), p.through
+		p.lastPoll = now
+		p.prune()
+		ch := make(chan listResult, 1)
+		p.listing = ch
+		go func() {
+			t0 := time.Now()
+			files, err := p.store.list(p.ctx, through, now)
+			ch <- listResult{files: files, err: err, now: now, took: time.Since(t0)}
+		}()
 	}
+	var r listResult
+	select {
+	case r = <-p.listing:
+		p.listing = nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.stats.Polls++
+	p.stats.LastPoll = r.took
+	if r.err != nil {
+		return r.err
+	}
+	files, now := r.files, r.now
 	p.limit = now.Add(-p.opt.Window)
 	p.left = timeCounts{}
 	queue := files[:0]
@@ -254,12 +283,12 @@ func (p *Poller) poll(ctx context.Context) error {
 	if len(queue) == 0 {
 		return nil
 	}
-	dctx, cancel := context.WithCancel(context.Background())
+	dctx, cancel := context.WithCancel(p.ctx)
 	p.batches, p.cancel, p.decErr = make(chan Batch, 4), cancel, make(chan error, 1)
-	go func(out chan Batch) {
+	go func(out chan Batch, errc chan error) {
 		defer close(out)
-		p.decErr <- DecodeFiles(dctx, queue, p.store.open, p.opt.Workers, out)
-	}(p.batches)
+		errc <- DecodeFiles(dctx, queue, p.store.open, p.opt.Workers, out)
+	}(p.batches, p.decErr)
 	return nil
 }
 
@@ -359,9 +388,14 @@ func (p *Poller) Stats() PollStats {
 	return st
 }
 
-// Close stops reading ahead. It is idempotent.
+// Close stops listing and reading ahead. It is idempotent.
 func (p *Poller) Close() error {
+	p.stopAll()
 	p.stop()
+	if p.listing != nil {
+		<-p.listing
+		p.listing = nil
+	}
 	if s, ok := p.store.(*s3Store); ok {
 		CloseIdleConnections(s.client)
 	}
