@@ -81,15 +81,24 @@ func TestSoak(t *testing.T) {
 		}
 		events += int64(len(buf))
 		if m%1440 == 1439 {
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			heap = append(heap, ms.HeapAlloc)
+			heap = append(heap, liveHeap())
 		}
 	}
 	st := d.Stats()
 	t.Logf("%d series (%d known), %d days, %d events in %v (%.0f events/s)", nSeries, st.Series, days, events,
 		time.Since(start).Round(time.Millisecond), float64(events)/time.Since(start).Seconds())
+	// The detector's own bytes: the live heap with it, less the live heap
+	// once it is gone (this test's tables stay).
+	withD := liveHeap()
+	runtime.KeepAlive(d)
+	d = nil
+	own := float64(withD-liveHeap()) / float64(st.Series)
+	runtime.KeepAlive(specs)
+	runtime.KeepAlive(buf)
+	t.Logf("detector: %.0f bytes per series", own)
+	if own > 2048 {
+		t.Errorf("detector holds %.0f bytes per series, want ≤ 2 KiB", own)
+	}
 	for i, h := range heap {
 		t.Logf("day %2d: heap %6.1f MiB, %5.0f bytes per series", i+1, float64(h)/(1<<20), float64(h)/float64(st.Series))
 	}
@@ -111,4 +120,12 @@ func TestSoak(t *testing.T) {
 	if q(0.5) > 120 || q(0.99) > 180 {
 		t.Errorf("delay p50 %.0fs, p99 %.0fs; want ≤ 120s and ≤ 180s", q(0.5), q(0.99))
 	}
+}
+
+// liveHeap returns the bytes of live heap objects after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
