@@ -15,9 +15,10 @@ import (
 // TestSoak streams days of traffic over many series through one detector,
 // minute by minute as a service would see it, with a burst planted in a
 // random series every few hours (+10 calls a minute for 10 minutes). It checks that memory is flat once the
-// baselines are learned, reports bytes per series, and the event-time delay
-// from a burst's start to its Start event (p50, p99). Short by default
-// (1,000 series, 10 days); -tags long: 10,000 series, 30 days.
+// baselines are learned and that the detector holds at most 2 KiB per
+// series, and reports the event-time delay from a burst's start to its Start
+// event (p50, p99). Short by default (1,000 series, 10 days); -tags long:
+// 10,000 series, 30 days.
 func TestSoak(t *testing.T) {
 	nSeries, days := 1000, 10
 	if longTests {
@@ -88,14 +89,16 @@ func TestSoak(t *testing.T) {
 	t.Logf("%d series (%d known), %d days, %d events in %v (%.0f events/s)", nSeries, st.Series, days, events,
 		time.Since(start).Round(time.Millisecond), float64(events)/time.Since(start).Seconds())
 	// The detector's own bytes: the live heap with it, less the live heap
-	// once it is gone (this test's tables stay).
+	// once it is gone (this test's tables stay alive across both).
 	withD := liveHeap()
 	runtime.KeepAlive(d)
 	d = nil
 	own := float64(withD-liveHeap()) / float64(st.Series)
 	runtime.KeepAlive(specs)
 	runtime.KeepAlive(buf)
-	t.Logf("detector: %.0f bytes per series", own)
+	runtime.KeepAlive(planted)
+	runtime.KeepAlive(burstUntil)
+	t.Logf("detector: %.0f bytes per series (the heap below also holds this test's tables)", own)
 	if own > 2048 {
 		t.Errorf("detector holds %.0f bytes per series, want ≤ 2 KiB", own)
 	}
@@ -104,11 +107,6 @@ func TestSoak(t *testing.T) {
 	}
 	if last, day3 := heap[len(heap)-1], heap[2]; float64(last) > 1.25*float64(day3) {
 		t.Errorf("heap grew from %d to %d bytes after the baselines were learned", day3, last)
-	}
-	// The heap holds this test's own series table too (~0.2 KiB a series).
-	// The design's target is 2 KiB; this guards against regressions.
-	if per := float64(heap[len(heap)-1]) / float64(st.Series); per > 6144 {
-		t.Errorf("%.0f bytes per series, want ≤ 6 KiB", per)
 	}
 	slices.Sort(delays)
 	if len(delays) < 5 {
