@@ -1,6 +1,9 @@
 package detector
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // counts is a fixed-length array of event counts stored in the fewest bytes
 // per count (1, 2 or 4) that hold the largest count it ever held: most
@@ -14,6 +17,23 @@ type counts struct {
 }
 
 func newCounts(n int) counts { return counts{b: make([]byte, n)} }
+
+// countsOf returns counts holding vs, allocated once at the width their
+// largest needs.
+func countsOf(vs []uint32) counts {
+	c := counts{}
+	if len(vs) > 0 {
+		m := slices.Max(vs)
+		for m > c.max() {
+			c.shift++
+		}
+	}
+	c.b = make([]byte, len(vs)<<c.shift)
+	for i, v := range vs {
+		c.set(i, v)
+	}
+	return c
+}
 
 // ok reports whether c has been allocated.
 func (c *counts) ok() bool { return c.b != nil }

@@ -426,7 +426,7 @@ func (d *Detector) decode(b []byte) error {
 				break
 			}
 			d.ids[k] = sid
-			d.series = append(d.series, &series{key: k, model: entries[i].Model, hourly: newCounts(hourRing)})
+			d.series = append(d.series, &series{key: k, model: entries[i].Model})
 		}
 	}
 	for _, s := range d.series {
@@ -522,18 +522,20 @@ func countOpen(ss []*series) int {
 // series reads s; a minute ring of zeros is not allocated (it reads the
 // same).
 func (x *stateDecoder) series(s *series, ring int64, n *names) {
-	for i := range int(ring) {
-		if c := x.u32(); c > 0 {
-			if !s.ring.ok() {
-				s.ring = newCounts(int(ring))
-			}
-			s.ring.set(i, c)
-		}
+	vs := x.scratch[:0]
+	for range ring {
+		vs = append(vs, x.u32())
+	}
+	if slices.ContainsFunc(vs, func(c uint32) bool { return c > 0 }) {
+		s.ring = countsOf(vs)
 	}
 	s.ringTop = x.i64()
-	for i := range hourRing {
-		s.hourly.set(i, x.u32())
+	vs = vs[:0]
+	for range hourRing {
+		vs = append(vs, x.u32())
 	}
+	s.hourly = countsOf(vs)
+	x.scratch = vs
 	s.hourTop = x.i64()
 	for i := range s.battr {
 		for j := range s.battr[i].v {
@@ -715,6 +717,8 @@ type stateDecoder struct {
 	size int // len(b) at the start, to report offsets
 	err  error
 	strs []string
+
+	scratch []uint32 // a ring's counts, read before they are stored
 }
 
 func (x *stateDecoder) failf(format string, args ...any) {
