@@ -83,10 +83,10 @@ func floorDiv(a, b int64) int64 {
 }
 
 // Model is the learned normal of one series. Its zero value knows nothing.
-// It is about 300 bytes.
+// It is 296 bytes.
 type Model struct {
 	Rate     [Slots]float32 // expected calls per minute in each slot
-	RateN    [Slots]uint16  // hours observed per slot, capped at SlotMemory
+	RateN    [Slots]uint8   // hours observed per slot, capped at SlotMemory
 	Mean     float32        // mean calls per minute over all observed hours (EWMA)
 	LogLevel float32        // log of the recent level against the seasonal shape (EWMA over about a day)
 	Peak     float32        // score of the latest reported burst, decaying (half-life about 3 days)

@@ -286,7 +286,11 @@ func (d *decoder) entry(x *Entry) {
 	m := &x.Model
 	for i := range m.Rate {
 		m.Rate[i] = d.f32()
-		m.RateN[i] = d.u16("slot count")
+		if n := d.u64(); n <= SlotMemory {
+			m.RateN[i] = uint8(n)
+		} else {
+			d.fail("slot count")
+		}
 	}
 	m.Mean = d.f32()
 	m.LogLevel = d.f32()

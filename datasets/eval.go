@@ -31,6 +31,7 @@ type Report struct {
 	Labels    int     `json:"labels"`    // planted anomalies (not decoys)
 	Detected  int     `json:"detected"`  // labels matched by at least one insight
 	Insights  int     `json:"insights"`  // insights scored (Start/End pairs count once)
+	Excused   int     `json:"excused"`   // insights on the first occurrence of a recurring pattern (KindUnseen), not scored
 	True      int     `json:"true"`      // insights matching a planted anomaly
 	False     int     `json:"false"`     // the others, decoy hits included
 	Precision float64 `json:"precision"` // True / Insights
@@ -234,6 +235,9 @@ func Evaluate(l Labels, ins []detector.Insight, opt EvalOptions) Report {
 	firstHit := make([]time.Time, len(l.Labels)) // earliest matching insight start per label
 	hit := make([]bool, len(l.Labels))
 	for _, lb := range l.Labels {
+		if lb.Kind == KindUnseen {
+			continue
+		}
 		if lb.Decoy {
 			if decoys[lb.Kind] == nil {
 				decoys[lb.Kind] = &DecoyReport{Kind: lb.Kind}
@@ -254,10 +258,14 @@ func Evaluate(l Labels, ins []detector.Insight, opt EvalOptions) Report {
 		if f.unpaired {
 			r.Unpaired++
 		}
-		matched, decoyKind, wrongWay := -1, "", false
+		matched, decoyKind, wrongWay, excused := -1, "", false, false
 		for j := range l.Labels {
 			lb := &l.Labels[j]
 			if !onLabel(f, lb, tol) {
+				continue
+			}
+			if lb.Kind == KindUnseen {
+				excused = excused || f.brief.Direction == "above"
 				continue
 			}
 			if wantDirection(lb.Kind) != f.brief.Direction {
@@ -287,6 +295,11 @@ func Evaluate(l Labels, ins []detector.Insight, opt EvalOptions) Report {
 			}
 			continue
 		}
+		if excused {
+			r.Insights--
+			r.Excused++
+			continue
+		}
 		r.False++
 		byKind[shapeKind(f)].Insights++
 		b := f.brief
@@ -307,6 +320,7 @@ func Evaluate(l Labels, ins []detector.Insight, opt EvalOptions) Report {
 	delays := map[string][]float64{}
 	for j, lb := range l.Labels {
 		switch {
+		case lb.Kind == KindUnseen:
 		case lb.Decoy:
 			if hit[j] {
 				decoys[lb.Kind].Hit++
@@ -384,6 +398,9 @@ func (r Report) WriteText(w io.Writer) error {
 		for _, d := range r.Decoys {
 			fmt.Fprintf(&b, "  %-16s %3d labels, %3d hit, %3d false insights\n", d.Kind, d.Labels, d.Hit, d.FalseInsights)
 		}
+	}
+	if r.Excused > 0 {
+		fmt.Fprintf(&b, "\nexcused (first occurrence of a recurring pattern, not scored): %d\n", r.Excused)
 	}
 	if r.WrongDirection > 0 || r.Unpaired > 0 {
 		fmt.Fprintf(&b, "\nwrong direction: %d, unpaired Start/End: %d\n", r.WrongDirection, r.Unpaired)

@@ -300,8 +300,10 @@ func plan(opts *GenOptions, a *account) []Label {
 }
 
 // recurring plans what happens every week from the first day — slow growth,
-// the weekly peak, the daily deploy, and a holiday — labelling only what
-// falls after the history.
+// the weekly peak, the daily deploy, and a holiday — labelling what falls
+// after the history as decoys, and the first weekly peak and the first
+// deploy as unseen: those patterns were established before the archive
+// begins, but the archive does not show it yet.
 func (p *planner) recurring() {
 	for _, s := range streamsTagged("growth") {
 		if p.end > p.histEnd {
@@ -322,6 +324,7 @@ func (p *planner) recurring() {
 			p.label(KindDecoyHoliday, "", ri, -1, "", h, h+86400, "a weekday as quiet as a Sunday")
 		}
 	}
+	deployed := false // the archive holds a deploy
 	for day := p.start - p.start%86400; day < p.end; day += 86400 {
 		wd := weekday(day)
 		if wd == 3 { // Thursday 13:00-16:00: the weekly report queries, 4x
@@ -330,6 +333,8 @@ func (p *planner) recurring() {
 				p.add(window{kind: wMult, stream: s, start: st, end: en, rate: 4})
 				if st >= p.histEnd && en <= p.end {
 					p.label(KindDecoyWeekly, "ApiCallRateInsight", 0, s, "", st, en, "weekly report queries, 4x every Thursday")
+				} else if st >= p.start && en <= p.end { // the history holds one Thursday
+					p.label(KindUnseen, "ApiCallRateInsight", 0, s, "", st, en, "weekly report queries, 4x every Thursday: the first in the archive")
 				}
 			}
 		}
@@ -337,10 +342,14 @@ func (p *planner) recurring() {
 			for _, s := range streamsTagged("deploy") {
 				st, en := day+15*3600, day+15*3600+600
 				p.add(window{kind: wMult, stream: s, start: st, end: en, rate: 2})
-				if st >= p.histEnd && en <= p.end {
+				switch {
+				case st >= p.histEnd && en <= p.end:
 					p.label(KindDecoyDeploy, "ApiCallRateInsight", 0, s, "", st, en, "daily deploy doubles the rate for ten minutes")
+				case !deployed && st >= p.start && en <= p.end:
+					p.label(KindUnseen, "ApiCallRateInsight", 0, s, "", st, en, "daily deploy doubles the rate for ten minutes: the first in the archive")
 				}
 			}
+			deployed = deployed || day+15*3600 >= p.start
 		}
 	}
 }

@@ -240,7 +240,11 @@ func TestGenerateArchive(t *testing.T) {
 	history := labels.Start.Add(historyDays * 24 * time.Hour)
 	for i, l := range labels.Labels {
 		kinds[l.Kind]++
-		if l.Start.Before(history) || l.End.After(labels.End) {
+		if l.Kind == KindUnseen {
+			if l.Start.Before(labels.Start) || l.End.After(history) {
+				t.Errorf("label %+v outside [start, start+7d]", l)
+			}
+		} else if l.Start.Before(history) || l.End.After(labels.End) {
 			t.Errorf("label %+v outside [start+7d, end]", l)
 		}
 		switch l.Kind {
@@ -255,7 +259,7 @@ func TestGenerateArchive(t *testing.T) {
 		}
 	}
 	for _, k := range []string{KindBurst, KindGap, KindLimit, KindError, KindDecoyReadBurst, KindDecoyDataBurst,
-		KindDecoyGrowth, KindDecoyHoliday, KindDecoyDeploy} {
+		KindDecoyGrowth, KindDecoyHoliday, KindDecoyDeploy, KindUnseen} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s label", k)
 		}
@@ -277,7 +281,7 @@ func TestGenerateTwoDays(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	for _, l := range labels.Labels {
-		if !l.Decoy {
+		if !l.Decoy && l.Kind != KindUnseen {
 			t.Errorf("anomaly planted in the history: %+v", l)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 // Label kinds. Planted anomalies use the plain kinds; decoys (activity that
 // looks unusual but must not be reported) use the decoy- kinds and have
-// Decoy set.
+// Decoy set; KindUnseen is neither.
 const (
 	KindBurst = "burst" // write calls far above their usual rate
 	KindGap   = "gap"   // a periodic job or a steady flow stops
@@ -23,6 +23,14 @@ const (
 	KindDecoyWeekly    = "decoy-weekly"    // the same peak every week
 	KindDecoyHoliday   = "decoy-holiday"   // a weekday as quiet as a Sunday
 	KindDecoyDeploy    = "decoy-deploy"    // a rate doubled for ten minutes every weekday at the same time
+
+	// KindUnseen marks the first occurrence of a recurring pattern (the
+	// weekly peak, the daily deploy) in the archive: the pattern was
+	// established before the archive begins, but nothing in the archive up
+	// to then tells it from an anomaly of the same shape, so an insight on
+	// it is neither true nor false (Report.Excused). Later occurrences are
+	// decoys.
+	KindUnseen = "unseen"
 )
 
 // Label is one planted anomaly or decoy: a series (fields left empty match
@@ -103,7 +111,7 @@ func (l Labels) Validate() error {
 // kindIsDecoy reports whether kind names a decoy, and whether it is known.
 func kindIsDecoy(kind string) (decoy, known bool) {
 	switch kind {
-	case KindBurst, KindGap, KindLimit, KindError:
+	case KindBurst, KindGap, KindLimit, KindError, KindUnseen:
 		return false, true
 	case KindDecoyReadBurst, KindDecoyDataBurst, KindDecoyGrowth, KindDecoyWeekly, KindDecoyHoliday, KindDecoyDeploy:
 		return true, true

@@ -169,6 +169,7 @@ type Detector struct {
 
 	ids    map[baseline.Key]uint32
 	series []*series
+	names  names // contributor values of series (battr) and minutes (pend)
 
 	started bool
 	loaded  bool  // started from saved models (LoadModels)
@@ -185,42 +186,83 @@ type Detector struct {
 	stats  Stats
 }
 
+// minuteBucket holds what a minute still open, or one of the last
+// maxWindow closed ones, needs beyond its counts: the series it touched and
+// their contributors, all series' in one slice (a series touching a minute
+// usually has one or two contributor triples: a slice and a map of its own
+// would cost more than its triples).
 type minuteBucket struct {
-	sids  []uint32                // series first touched in this minute, in order
-	attrs map[uint32]*minuteAttrs // contributors per series
+	sids  []uint32          // series first touched in this minute, in order
+	first map[uint32]int32  // series → index in e of its first contributor triple
+	e     []attrEntry       // contributor triples, each series' chained by next in arrival order
+	other map[uint32]uint32 // series → events whose triple did not fit (nil until one)
 }
 
+// attrEntry counts the events of one (identity, user agent, error code)
+// triple of a series in a minute. The values are IDs in the detector's
+// names; err is 0 ("") for error series.
 type attrEntry struct {
-	arn, ua, err string
+	arn, ua, err uint32
 	n            uint32
+	next         int32 // index in the bucket of the series' next triple, -1 at the end
 }
 
-type minuteAttrs struct {
-	e     []attrEntry
-	other uint32 // events whose triple did not fit
-}
-
-func (a *minuteAttrs) add(arn, ua, err string) {
-	for i := range a.e {
-		if a.e[i].arn == arn && a.e[i].ua == ua && a.e[i].err == err {
-			a.e[i].n++
-			return
-		}
+// head returns the index of the first contributor triple of series sid, -1
+// if it has none in this minute.
+func (b *minuteBucket) head(sid uint32) int32 {
+	if i, ok := b.first[sid]; ok {
+		return i
 	}
-	if len(a.e) < maxAttrs {
-		a.e = append(a.e, attrEntry{arn, ua, err, 1})
+	return -1
+}
+
+// add counts an event of series sid by the triple (arn, ua, err). A series
+// keeps up to maxAttrs triples a minute; events of further ones are only
+// counted in other.
+func (b *minuteBucket) add(n *names, sid uint32, arn, ua, err string) {
+	i := b.head(sid)
+	if i < 0 {
+		b.first[sid] = int32(len(b.e))
+		b.e = append(b.e, attrEntry{n.id(arn), n.id(ua), n.id(err), 1, -1})
 		return
 	}
-	a.other++
+	for k := 1; ; k++ {
+		e := &b.e[i]
+		if n.strs[e.arn] == arn && n.strs[e.ua] == ua && n.strs[e.err] == err {
+			e.n++
+			return
+		}
+		if e.next < 0 {
+			if k >= maxAttrs {
+				if b.other == nil {
+					b.other = map[uint32]uint32{}
+				}
+				b.other[sid]++
+				return
+			}
+			e.next = int32(len(b.e))
+			b.e = append(b.e, attrEntry{n.id(arn), n.id(ua), n.id(err), 1, -1})
+			return
+		}
+		i = e.next
+	}
+}
+
+// freeze trims a closed minute's slices to their length: nothing is added
+// to it any more, and it is kept for maxWindow minutes.
+func (b *minuteBucket) freeze() {
+	b.sids = slices.Clip(slices.Clone(b.sids))
+	b.e = slices.Clip(slices.Clone(b.e))
 }
 
 // topK is a space-saving summary of the heaviest contributors, with decay.
+// Values are IDs in the detector's names.
 type topK struct {
-	v [topAttrs]string
+	v [topAttrs]uint32
 	c [topAttrs]float32
 }
 
-func (t *topK) add(v string, n float32) {
+func (t *topK) add(v uint32, n float32) {
 	mi := 0
 	for i := range t.v {
 		if t.c[i] > 0 && t.v[i] == v {
@@ -258,10 +300,10 @@ type openInsight struct {
 type series struct {
 	key      baseline.Key
 	model    baseline.Model
-	ring     []uint32 // minute counts, indexed by minute & (len-1)
-	ringTop  int64    // newest minute the ring holds
-	hourly   [hourRing]uint32
-	hourTop  int64 // newest hour index (minute/60) in hourly
+	ring     counts // minute counts, indexed by minute & (len-1); not allocated while the series is silent (see dropRing)
+	ringTop  int64  // newest minute the ring holds
+	hourly   counts // hourRing hourly counts, indexed by hour % hourRing
+	hourTop  int64  // newest hour index (minute/60) in hourly
 	battr    [3]topK
 	bmin     float32 // decayed minutes behind battr
 	silent   float64 // expected events since the last activity (armed series)
@@ -272,10 +314,31 @@ type series struct {
 }
 
 func (s *series) count(m int64) uint32 {
-	if m > s.ringTop || m <= s.ringTop-int64(len(s.ring)) {
+	n := int64(s.ring.len())
+	if m > s.ringTop || m <= s.ringTop-n {
 		return 0
 	}
-	return s.ring[m&int64(len(s.ring)-1)]
+	return s.ring.get(int(m & (n - 1)))
+}
+
+// hour returns the count of hour h, which must be within the hourly ring.
+func (s *series) hour(h int64) uint32 { return s.hourly.get(int(h % hourRing)) }
+
+func (s *series) setHour(h int64, v uint32) { s.hourly.set(int(h%hourRing), v) }
+
+// ringReach is how far before the newest closed minute the minute counts
+// are ever read: a window of up to maxWindow minutes, and the hour before
+// its start for the baseline average.
+const ringReach = 2 * maxWindow
+
+// dropRing frees the minute ring of a series silent since before every
+// minute that can still be read (all read as 0 with or without it): most
+// series of an account are called rarely, and hold only their hours and
+// model between calls.
+func (s *series) dropRing(closed int64) {
+	if s.ring.ok() && s.ringTop < closed-ringReach {
+		s.ring = counts{}
+	}
 }
 
 // New returns a detector with cfg, which must be valid.
@@ -302,6 +365,7 @@ func New(cfg Config) (*Detector, error) {
 		warmMin: int64(cfg.Warmup / time.Minute),
 		baseMin: int64(cfg.BaselineWindow / time.Minute),
 		ids:     make(map[baseline.Key]uint32),
+		names:   newNames(),
 		pend:    make(map[int64]*minuteBucket),
 		open:    make(map[uint32]struct{}),
 		stats:   Stats{Starts: map[string]int{}},
@@ -363,7 +427,7 @@ func (d *Detector) start0(m, sec int64) {
 		// are not, beyond clearing their counts.
 		if h := floorDiv(d.closed+1, 60) - 1; h > s.hourTop {
 			for x := max(s.hourTop+1, h-hourRing+1); x <= h; x++ {
-				s.hourly[x%hourRing] = 0
+				s.setHour(x, 0)
 			}
 			s.hourTop = h
 		}
@@ -376,28 +440,28 @@ func (d *Detector) count(k baseline.Key, m int64, arn, ua, errc string) {
 		sid = d.newSeries(k, m)
 	}
 	s := d.series[sid]
+	if !s.ring.ok() {
+		s.ring = newCounts(int(d.ring))
+	}
+	mask := d.ring - 1
 	if m > s.ringTop {
-		from := max(s.ringTop+1, m-int64(len(s.ring))+1)
-		for i := from; i <= m; i++ {
-			s.ring[i&int64(len(s.ring)-1)] = 0
+		for i := max(s.ringTop+1, m-d.ring+1); i <= m; i++ {
+			s.ring.set(int(i&mask), 0)
 		}
 		s.ringTop = m
 	}
-	slot := &s.ring[m&int64(len(s.ring)-1)]
+	slot := int(m & mask)
+	c := s.ring.get(slot)
 	b := d.bucket(m)
-	if *slot == 0 {
+	if c == 0 {
 		b.sids = append(b.sids, sid)
 	}
-	*slot++
-	a := b.attrs[sid]
-	if a == nil {
-		a = &minuteAttrs{}
-		b.attrs[sid] = a
-	}
-	a.add(arn, ua, errc)
+	c++
+	s.ring.set(slot, c)
+	b.add(&d.names, sid, arn, ua, errc)
 	// Only a minute well above its expectation can put a short window past
 	// the threshold (pigeonhole): test the windows for those alone.
-	if d.cfg.Early && s.open == nil && *slot >= 2 && float64(*slot) >= d.cfg.MinRatio*d.expected(s, m) && d.warm(m) {
+	if d.cfg.Early && s.open == nil && c >= 2 && float64(c) >= d.cfg.MinRatio*d.expected(s, m) && d.warm(m) {
 		d.tryEarly(sid, s, m)
 	}
 }
@@ -408,7 +472,7 @@ func (d *Detector) bucket(m int64) *minuteBucket {
 	}
 	b := d.pend[m]
 	if b == nil {
-		b = &minuteBucket{attrs: make(map[uint32]*minuteAttrs)}
+		b = &minuteBucket{first: make(map[uint32]int32)}
 		d.pend[m] = b
 	}
 	d.lastB, d.lastBm = b, m
@@ -417,7 +481,7 @@ func (d *Detector) bucket(m int64) *minuteBucket {
 
 func (d *Detector) newSeries(k baseline.Key, m int64) uint32 {
 	sid := uint32(len(d.series))
-	s := &series{key: k, ring: make([]uint32, d.ring), ringTop: d.closed, touched: d.closed}
+	s := &series{key: k, ringTop: d.closed, touched: d.closed, hourly: newCounts(hourRing)}
 	// The series was silent from the detector's start until now: learn that,
 	// so that its first calls are judged against the quiet that preceded them.
 	firstHour := floorDiv(d.start, 60) + 1
@@ -449,7 +513,7 @@ func (d *Detector) Snapshot() (baseline.Meta, []baseline.Entry) {
 		for j := range e.Hours {
 			h := s.hourTop - int64(baseline.Week-1) + int64(j)
 			if h*60 >= d.start {
-				e.Hours[j] = s.hourly[h%hourRing]
+				e.Hours[j] = s.hour(h)
 			}
 		}
 	}
@@ -470,10 +534,10 @@ func (d *Detector) LoadModels(meta baseline.Meta, entries []baseline.Entry) erro
 		if _, dup := d.ids[e.Key]; dup {
 			return fmt.Errorf("detector: model lists series %s twice", e.Key)
 		}
-		s := &series{key: e.Key, model: e.Model, ring: make([]uint32, d.ring), hourTop: e.LastHour}
+		s := &series{key: e.Key, model: e.Model, hourly: newCounts(hourRing), hourTop: e.LastHour}
 		for j, c := range e.Hours {
 			h := e.LastHour - int64(baseline.Week-1) + int64(j)
-			s.hourly[h%hourRing] = c
+			s.setHour(h, c)
 		}
 		d.ids[e.Key] = uint32(len(d.series))
 		d.series = append(d.series, s)
@@ -549,6 +613,9 @@ func (d *Detector) Stats() Stats {
 func (d *Detector) closeThrough(target int64) {
 	for m := d.closed + 1; m <= target; m++ {
 		d.closeMinute(m)
+		if b := d.pend[m]; b != nil {
+			b.freeze()
+		}
 		d.closed = m
 		if floorDiv(m+1, 60)*60 == m+1 {
 			d.closeHour(m - 59)
@@ -608,7 +675,7 @@ func (d *Detector) expected(s *series, m int64) float64 {
 	e := s.model.Expected(m)
 	h := floorDiv(m, 60) - week
 	if h*60 >= d.start && h > s.hourTop-hourRing && h <= s.hourTop {
-		e = math.Max(e, lastWeekShare*float64(s.hourly[h%hourRing])/60)
+		e = math.Max(e, lastWeekShare*float64(s.hour(h))/60)
 	}
 	return e
 }
@@ -827,8 +894,8 @@ func (d *Detector) sumMinutes(sid uint32, s *series, from, to int64, dst *[3]map
 		if b == nil {
 			continue
 		}
-		a := b.attrs[sid]
-		if a == nil {
+		i := b.head(sid)
+		if i < 0 {
 			continue
 		}
 		if dst[0] == nil {
@@ -836,11 +903,12 @@ func (d *Detector) sumMinutes(sid uint32, s *series, from, to int64, dst *[3]map
 				dst[i] = map[string]float64{}
 			}
 		}
-		for _, e := range a.e {
-			dst[0][e.arn] += float64(e.n)
-			dst[1][e.ua] += float64(e.n)
-			if e.err != "" {
-				dst[2][e.err] += float64(e.n)
+		for ; i >= 0; i = b.e[i].next {
+			e := &b.e[i]
+			dst[0][d.names.str(e.arn)] += float64(e.n)
+			dst[1][d.names.str(e.ua)] += float64(e.n)
+			if e.err != 0 {
+				dst[2][d.names.str(e.err)] += float64(e.n)
 			}
 		}
 	}
@@ -861,10 +929,11 @@ func (d *Detector) closeHour(h0 int64) {
 			}
 		}
 		for h := s.hourTop + 1; h < hour; h++ {
-			s.hourly[h%hourRing] = 0
+			s.setHour(h, 0)
 		}
-		s.hourly[hour%hourRing] = uint32(sum)
+		s.setHour(hour, uint32(sum))
 		s.hourTop = hour
+		s.dropRing(d.closed)
 		if h0 >= d.start { // the hour the detector started in is partial: not learned
 			s.model.ObserveHour(h0, sum, sq, s.anomHour || s.open != nil)
 		}
@@ -883,6 +952,24 @@ func (d *Detector) closeHour(h0 int64) {
 		}
 	}
 	d.armed = armed
+	if d.names.due() {
+		d.names.sweep(func(mark func(uint32)) {
+			for _, s := range d.series {
+				for i := range s.battr {
+					for _, v := range s.battr[i].v {
+						mark(v)
+					}
+				}
+			}
+			for _, b := range d.pend {
+				for _, e := range b.e {
+					mark(e.arn)
+					mark(e.ua)
+					mark(e.err)
+				}
+			}
+		})
+	}
 }
 
 // learnAttrs folds the contributors of the hour starting at h0 into the
@@ -894,14 +981,11 @@ func (d *Detector) learnAttrs(sid uint32, s *series, h0 int64) {
 		if b == nil {
 			continue
 		}
-		a := b.attrs[sid]
-		if a == nil {
-			continue
-		}
-		for _, e := range a.e {
+		for i := b.head(sid); i >= 0; i = b.e[i].next {
+			e := &b.e[i]
 			s.battr[0].add(e.arn, float32(e.n))
 			s.battr[1].add(e.ua, float32(e.n))
-			if e.err != "" {
+			if e.err != 0 {
 				s.battr[2].add(e.err, float32(e.n))
 			}
 		}
@@ -931,7 +1015,7 @@ func (d *Detector) baselineStats(s *series, start int64) (avg float64, minutes i
 		if hh*60 < d.start || hh <= s.hourTop-hourRing {
 			break
 		}
-		sum += float64(s.hourly[hh%hourRing])
+		sum += float64(s.hour(hh))
 		n++
 	}
 	mins := n*60 + (start - hs)
@@ -980,7 +1064,7 @@ func (d *Detector) baselineAttrs(s *series) []Attribution {
 		m := map[string]float64{}
 		for j, v := range s.battr[i].v {
 			if c := s.battr[i].c[j]; c > 0.001 {
-				m[v] = float64(c)
+				m[d.names.str(v)] = float64(c)
 			}
 		}
 		out[i].Baseline = top(m, float64(max(s.bmin, 60)))

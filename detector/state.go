@@ -223,7 +223,7 @@ func (d *Detector) encode(e *stateEncoder) {
 		e.bytes(blob.Bytes())
 	}
 	for _, s := range d.series {
-		e.series(s)
+		e.series(s, d.ring, &d.names)
 	}
 
 	e.u64(uint64(len(d.pend)))
@@ -234,18 +234,22 @@ func (d *Detector) encode(e *stateEncoder) {
 		for _, sid := range b.sids {
 			e.u64(uint64(sid))
 		}
-		e.u64(uint64(len(b.attrs)))
-		for _, sid := range slices.Sorted(maps.Keys(b.attrs)) {
-			a := b.attrs[sid]
+		e.u64(uint64(len(b.first)))
+		for _, sid := range slices.Sorted(maps.Keys(b.first)) {
 			e.u64(uint64(sid))
-			e.u64(uint64(len(a.e)))
-			for _, x := range a.e {
-				e.str(x.arn)
-				e.str(x.ua)
-				e.str(x.err)
+			k := 0
+			for i := b.head(sid); i >= 0; i = b.e[i].next {
+				k++
+			}
+			e.u64(uint64(k))
+			for i := b.head(sid); i >= 0; i = b.e[i].next {
+				x := &b.e[i]
+				e.str(d.names.str(x.arn))
+				e.str(d.names.str(x.ua))
+				e.str(d.names.str(x.err))
 				e.u64(uint64(x.n))
 			}
-			e.u64(uint64(a.other))
+			e.u64(uint64(b.other[sid]))
 		}
 	}
 
@@ -263,18 +267,20 @@ func (d *Detector) encode(e *stateEncoder) {
 	}
 }
 
-func (e *stateEncoder) series(s *series) {
-	for _, c := range s.ring {
-		e.u64(uint64(c))
+// series writes s; a minute ring not allocated is written as ring zeros,
+// and contributors as their values.
+func (e *stateEncoder) series(s *series, ring int64, n *names) {
+	for i := range int(ring) {
+		e.u64(uint64(s.ring.get(i)))
 	}
 	e.i64(s.ringTop)
-	for _, c := range s.hourly {
-		e.u64(uint64(c))
+	for i := range hourRing {
+		e.u64(uint64(s.hourly.get(i)))
 	}
 	e.i64(s.hourTop)
 	for i := range s.battr {
 		for j := range s.battr[i].v {
-			e.str(s.battr[i].v[j])
+			e.str(n.str(s.battr[i].v[j]))
 			e.f32(s.battr[i].c[j])
 		}
 	}
@@ -420,11 +426,11 @@ func (d *Detector) decode(b []byte) error {
 				break
 			}
 			d.ids[k] = sid
-			d.series = append(d.series, &series{key: k, model: entries[i].Model, ring: make([]uint32, d.ring)})
+			d.series = append(d.series, &series{key: k, model: entries[i].Model})
 		}
 	}
 	for _, s := range d.series {
-		x.series(s)
+		x.series(s, d.ring, &d.names)
 		if x.err != nil {
 			break
 		}
@@ -435,7 +441,7 @@ func (d *Detector) decode(b []byte) error {
 		if _, dup := d.pend[m]; dup {
 			x.failf("minute %d twice", m)
 		}
-		b := &minuteBucket{attrs: map[uint32]*minuteAttrs{}}
+		b := &minuteBucket{first: map[uint32]int32{}}
 		d.pend[m] = b
 		if k := x.count(1); k > 0 {
 			b.sids = make([]uint32, k)
@@ -445,15 +451,28 @@ func (d *Detector) decode(b []byte) error {
 		}
 		for k := x.count(3); k > 0 && x.err == nil; k-- {
 			sid := x.sid(len(d.series))
-			a := &minuteAttrs{}
-			b.attrs[sid] = a
-			if k := x.count(4); k > 0 {
-				a.e = make([]attrEntry, k)
-				for i := range a.e {
-					a.e[i] = attrEntry{arn: x.str(), ua: x.str(), err: x.str(), n: x.u32()}
-				}
+			if _, dup := b.first[sid]; dup {
+				x.failf("series %d twice in minute %d", sid, m)
 			}
-			a.other = x.u32()
+			k := x.count(4)
+			if k == 0 || k > maxAttrs {
+				x.failf("%d contributors of series %d in minute %d", k, sid, m)
+				break
+			}
+			b.first[sid] = int32(len(b.e))
+			for i := range k {
+				next := int32(len(b.e) + 1)
+				if i == k-1 {
+					next = -1
+				}
+				b.e = append(b.e, attrEntry{arn: d.names.id(x.str()), ua: d.names.id(x.str()), err: d.names.id(x.str()), n: x.u32(), next: next})
+			}
+			if o := x.u32(); o > 0 {
+				if b.other == nil {
+					b.other = map[uint32]uint32{}
+				}
+				b.other[sid] = o
+			}
 		}
 	}
 
@@ -500,18 +519,27 @@ func countOpen(ss []*series) int {
 	return n
 }
 
-func (x *stateDecoder) series(s *series) {
-	for i := range s.ring {
-		s.ring[i] = x.u32()
+// series reads s; a minute ring of zeros is not allocated (it reads the
+// same).
+func (x *stateDecoder) series(s *series, ring int64, n *names) {
+	vs := x.scratch[:0]
+	for range ring {
+		vs = append(vs, x.u32())
+	}
+	if slices.ContainsFunc(vs, func(c uint32) bool { return c > 0 }) {
+		s.ring = countsOf(vs)
 	}
 	s.ringTop = x.i64()
-	for i := range s.hourly {
-		s.hourly[i] = x.u32()
+	vs = vs[:0]
+	for range hourRing {
+		vs = append(vs, x.u32())
 	}
+	s.hourly = countsOf(vs)
+	x.scratch = vs
 	s.hourTop = x.i64()
 	for i := range s.battr {
 		for j := range s.battr[i].v {
-			s.battr[i].v[j] = x.str()
+			s.battr[i].v[j] = n.id(x.str())
 			s.battr[i].c[j] = x.f32()
 		}
 	}
@@ -689,6 +717,8 @@ type stateDecoder struct {
 	size int // len(b) at the start, to report offsets
 	err  error
 	strs []string
+
+	scratch []uint32 // a ring's counts, read before they are stored
 }
 
 func (x *stateDecoder) failf(format string, args ...any) {

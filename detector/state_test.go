@@ -24,11 +24,48 @@ import (
 	"github.com/trailsight/trailsight/stream"
 )
 
-// stateOpts compare two detectors' whole state; lastB is a cache.
+// stateOpts compare two detectors' whole state; lastB is a cache. Counts
+// compare by value (width and allocation are storage); contributor IDs and
+// the layout of a minute's contributors are the detector's own, compared as
+// what they stand for by contributors.
 var stateOpts = cmp.Options{
-	cmp.AllowUnexported(Detector{}, series{}, openInsight{}, minuteBucket{}, minuteAttrs{}, attrEntry{}, topK{}),
-	cmpopts.IgnoreFields(Detector{}, "lastB", "lastBm"),
+	cmp.AllowUnexported(Detector{}, series{}, openInsight{}, minuteBucket{}, attrEntry{}, topK{}),
+	cmpopts.IgnoreFields(Detector{}, "lastB", "lastBm", "names"),
+	cmpopts.IgnoreFields(topK{}, "v"),
+	cmpopts.IgnoreFields(minuteBucket{}, "first", "e"),
+	cmp.Comparer(func(a, b counts) bool {
+		for i := range max(a.len(), b.len()) {
+			if a.get(i) != b.get(i) {
+				return false
+			}
+		}
+		return true
+	}),
 	cmpopts.EquateEmpty(),
+}
+
+// contributors lists the contributor values of every series' baseline, and
+// the contributors of every pending minute by series, in order.
+func contributors(d *Detector) []string {
+	var out []string
+	for _, s := range d.series {
+		for a := range s.battr {
+			for _, v := range s.battr[a].v {
+				out = append(out, d.names.str(v))
+			}
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(d.pend)) {
+		b := d.pend[m]
+		for _, sid := range slices.Sorted(maps.Keys(b.first)) {
+			out = append(out, fmt.Sprintf("minute %d series %d:", m, sid))
+			for i := b.head(sid); i >= 0; i = b.e[i].next {
+				e := &b.e[i]
+				out = append(out, d.names.str(e.arn), d.names.str(e.ua), d.names.str(e.err), fmt.Sprint(e.n))
+			}
+		}
+	}
+	return out
 }
 
 // feed adds evs[from:to] to d, calling Advance after every chunk-th event
@@ -68,6 +105,9 @@ func roundTrip(t *testing.T, cfg Config, d *Detector) (*Detector, []byte) {
 	}
 	if diff := cmp.Diff(d, r, stateOpts); diff != "" {
 		t.Fatalf("restored state differs (-saved +restored):\n%s", diff)
+	}
+	if diff := cmp.Diff(contributors(d), contributors(r)); diff != "" {
+		t.Fatalf("restored contributors differ (-saved +restored):\n%s", diff)
 	}
 	if b2 := saveState(t, r); !bytes.Equal(b, b2) {
 		t.Fatalf("Save → Restore → Save: %d bytes, then %d different ones", len(b), len(b2))
@@ -546,13 +586,14 @@ var knownFields = []struct {
 	v      any
 	fields string
 }{
-	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series started loaded start maxSec closed pend lastB lastBm open armed out stats"},
+	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series names started loaded start maxSec closed pend lastB lastBm open armed out stats"},
 	{series{}, "key model ring ringTop hourly hourTop battr bmin silent touched anomHour lastEnd open"},
 	{openInsight{}, "gap start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
-	{minuteBucket{}, "sids attrs"},
-	{minuteAttrs{}, "e other"},
-	{attrEntry{}, "arn ua err n"},
+	{minuteBucket{}, "sids first e other"},
+	{attrEntry{}, "arn ua err n next"},
 	{topK{}, "v c"},
+	{counts{}, "b shift"},
+	{names{}, "ids strs free swept"},
 	{Stats{}, "Events Counted Late Series Open Starts Watermark"},
 	{Insight{}, "EventVersion Time Region Account EventID SharedEventID State EventSource EventName Type ErrorCode Category Stats Attributions Explanation"},
 	{Statistics{}, "BaselineAverage InsightAverage InsightDuration BaselineDuration"},
@@ -612,8 +653,8 @@ func largeState(t testing.TB, n int) (Config, *Detector) {
 			m.RateN[i] = baseline.SlotMemory
 		}
 		m.Mean, m.Disp, m.Hours, m.GapN, m.GapMean = float32(scale/2), float32(1+r.Float64()), 170, uint32(r.IntN(1000)), float32(r.Float64()*30)
-		for i := range s.hourly {
-			s.hourly[i] = uint32(r.Float64() * scale * 60)
+		for i := range hourRing {
+			s.hourly.set(i, uint32(r.Float64()*scale*60))
 		}
 	}
 	return cfg, d
