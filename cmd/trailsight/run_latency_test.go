@@ -116,11 +116,15 @@ func latencyTable(ds []burstDelay, speed float64) string {
 			sv = append(sv, (d.emission() - d.detection()).Seconds())
 			alone, service = dur(d.detection()), dur(d.emission()-d.detection())
 		}
+		emitted := dur(d.emission())
+		if !d.paced {
+			emitted += "*" // arrived after its window: the position is the last record sent
+		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.label.Kind, seriesName(d.label), d.label.Start.Format("01-02 15:04"),
-			d.start.Format("01-02 15:04"), dur(d.attribution()), dur(d.emission()), alone, service)
+			d.start.Format("01-02 15:04"), dur(d.attribution()), emitted, alone, service)
 	}
 	w.Flush()
-	fmt.Fprintf(&sb, "%d planted, %d with a Start; replayed at %g× real time around each\n", len(ds), len(a), speed)
+	fmt.Fprintf(&sb, "%d planted, %d with a Start; replayed at %g× real time around each (* Start after its paced window)\n", len(ds), len(a), speed)
 	fmt.Fprintf(&sb, "(a) Start eventTime − labelled start:            p50 %s  p99 %s\n", secs(quantile(a, 0.5)), secs(quantile(a, 0.99)))
 	fmt.Fprintf(&sb, "(b) stream position at arrival − labelled start: p50 %s  p99 %s  (wall delays count %g×)\n", secs(quantile(b, 0.5)), secs(quantile(b, 0.99)), speed)
 	fmt.Fprintf(&sb, "(b)−(a) after the Start's own minute:            p50 %s  p99 %s\n", secs(quantile(c, 0.5)), secs(quantile(c, 0.99)))
