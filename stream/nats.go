@@ -641,7 +641,7 @@ type NATSSource struct {
 
 	mu        sync.Mutex
 	closed    bool
-	pending   map[uint64][]jetstream.Msg // batches handed out, not yet acked, by id
+	pending   map[uint64][]string // ack subjects of the batches handed out, not yet acked, by id
 	nextID    uint64
 	position  uint64
 	delivered uint64 // stream sequence of the last message Next handed out
@@ -705,7 +705,7 @@ func NewNATSSource(ctx context.Context, opt NATSSourceOptions) (*NATSSource, err
 		}
 		return fail(fmt.Errorf("consumer %s: %w", opt.Durable, err))
 	}
-	s := &NATSSource{opt: opt, log: opt.Logger, nc: nc, cons: cons, dec: NewDecoder(), pending: map[uint64][]jetstream.Msg{}}
+	s := &NATSSource{opt: opt, log: opt.Logger, nc: nc, cons: cons, dec: NewDecoder(), pending: map[uint64][]string{}}
 	if info := cons.CachedInfo(); info != nil {
 		s.position = info.AckFloor.Stream
 	}
@@ -768,7 +768,7 @@ func (s *NATSSource) Next(ctx context.Context) (events []Event, ack func(error),
 			if !s.noPending() {
 				last = 0 // earlier batches are not settled yet
 			}
-			s.settle(keep, nil, last)
+			s.settle(replies(keep), nil, last)
 			continue
 		}
 		return events, s.ackFunc(keep, last), nil
@@ -884,7 +884,26 @@ func (s *NATSSource) decode(msgs []jetstream.Msg) (events []Event, keep []jetstr
 	return events, keep, last
 }
 
-func (s *NATSSource) ackFunc(msgs []jetstream.Msg, last uint64) func(error) {
+// replies returns the ack subjects of msgs: all a later ack needs. Holding
+// them instead of the messages lets the payloads go as soon as they are
+// decoded (a checkpoint may hold hundreds of thousands of messages).
+func replies(msgs []jetstream.Msg) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Reply()
+	}
+	return out
+}
+
+// The JetStream acknowledgement bodies (the protocol's, as jetstream.Msg
+// sends them).
+var (
+	ackBody = []byte("+ACK")
+	nakBody = []byte("-NAK")
+)
+
+func (s *NATSSource) ackFunc(keep []jetstream.Msg, last uint64) func(error) {
+	msgs := replies(keep)
 	s.mu.Lock()
 	s.nextID++
 	id := s.nextID
@@ -904,12 +923,12 @@ func (s *NATSSource) ackFunc(msgs []jetstream.Msg, last uint64) func(error) {
 	}
 }
 
-// settle acks msgs (err nil) and moves the position to last, or hands them
-// back.
-func (s *NATSSource) settle(msgs []jetstream.Msg, err error, last uint64) {
+// settle acks the messages whose ack subjects are msgs (err nil) and moves
+// the position to last, or hands them back.
+func (s *NATSSource) settle(msgs []string, err error, last uint64) {
 	if err != nil {
 		for _, m := range msgs {
-			_ = m.Nak()
+			_ = s.nc.Publish(m, nakBody)
 		}
 		s.count(func(st *NATSStats) { st.Naked += int64(len(msgs)) })
 		return
@@ -917,7 +936,7 @@ func (s *NATSSource) settle(msgs []jetstream.Msg, err error, last uint64) {
 	var failed int64
 	if len(msgs) > 0 {
 		for _, m := range msgs[:len(msgs)-1] {
-			if m.Ack() != nil {
+			if s.nc.Publish(m, ackBody) != nil {
 				failed++
 			}
 		}
@@ -925,7 +944,7 @@ func (s *NATSSource) settle(msgs []jetstream.Msg, err error, last uint64) {
 		// is confirmed, all are.
 		ctx, cancel := context.WithTimeout(context.Background(), s.opt.Timeout)
 		defer cancel()
-		if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil {
+		if _, err := s.nc.RequestWithContext(ctx, msgs[len(msgs)-1], ackBody); err != nil {
 			failed++
 			s.log.Warn().Str("stream", s.opt.Stream).Str("durable", s.opt.Durable).Err(err).Msg("nats ack not confirmed")
 		}
@@ -995,12 +1014,12 @@ func (s *NATSSource) Close() error {
 	}
 	s.closed = true
 	pending := s.pending
-	s.pending = map[uint64][]jetstream.Msg{}
+	s.pending = map[uint64][]string{}
 	s.mu.Unlock()
 	var n int64
 	for _, msgs := range pending {
 		for _, m := range msgs {
-			_ = m.Nak()
+			_ = s.nc.Publish(m, nakBody)
 			n++
 		}
 	}

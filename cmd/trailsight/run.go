@@ -98,19 +98,21 @@ type service struct {
 	kind  string // the source's kind, configs.SourceNATS…
 	state string // path of the checkpoint: header with the source position, then detector state
 
-	mu       sync.Mutex // guards what /healthz reads
-	lastCk   time.Time
-	ckErr    error
-	m        serviceMetrics
-	pending  []func(error)
-	nPending int  // events behind pending
-	dirty    bool // events read since the last checkpoint
-	idleFrom time.Time
+	mu         sync.Mutex // guards what /healthz reads
+	lastCk     time.Time
+	ckErr      error
+	m          serviceMetrics
+	pending    []func(error)
+	nPending   int  // events behind pending
+	dirty      bool // events read since the last checkpoint
+	idleFrom   time.Time
+	lastGauges time.Time // when gauges last read the detector's statistics
+	lateSeen   int64     // late events already added to the late counter
 }
 
 type serviceMetrics struct {
-	events, insights, checkpoints, late, files, badFiles  prometheus.Counter
-	series, open, lagSeconds, ckSecs, pollSecs, sourceLag prometheus.Gauge
+	events, insights, checkpoints, late, files, badFiles             prometheus.Counter
+	series, open, lagSeconds, watermark, ckSecs, pollSecs, sourceLag prometheus.Gauge
 }
 
 func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
@@ -132,6 +134,7 @@ func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
 		series:      gauge("series", "Series the detector knows."),
 		open:        gauge("open_insights", "Insights started and not yet ended."),
 		lagSeconds:  gauge("watermark_lag_seconds", "Wall clock minus the detector's watermark."),
+		watermark:   gauge("watermark_timestamp_seconds", "The detector's watermark (event time, Unix seconds): every minute before it is closed."),
 		ckSecs:      gauge("checkpoint_seconds", "Time the last checkpoint took."),
 		files:       f("source_files_total", "Files read from an S3 or folder source, bad ones included."),
 		badFiles:    f("bad_files_total", "Files of an S3 or folder source that could not be read or decoded whole (skipped)."),
@@ -255,6 +258,9 @@ func (s *service) loop(ctx context.Context, src source, untilIdle time.Duration)
 		if err := s.deliver(ctx, s.det.Advance()); err != nil {
 			return false, err
 		}
+		if time.Since(s.lastGauges) >= time.Second {
+			s.gauges()
+		}
 		if s.dirty && (time.Since(lastCk) >= every || s.nPending >= maxPending/2) {
 			if err := s.checkpoint(); err != nil {
 				return false, err
@@ -337,16 +343,29 @@ func (s *service) checkpoint() error {
 		ack(nil)
 	}
 	s.pending, s.nPending, s.dirty = s.pending[:0], 0, false
-	st := s.det.Stats()
 	s.m.checkpoints.Inc()
 	s.m.ckSecs.Set(time.Since(t).Seconds())
-	s.m.series.Set(float64(st.Series))
-	s.m.open.Set(float64(st.Open))
-	if !st.Watermark.IsZero() {
-		s.m.lagSeconds.Set(time.Since(st.Watermark).Seconds())
-	}
+	st := s.gauges()
 	s.log.Debug().Dur("took", time.Since(t)).Int("series", st.Series).Msg("checkpoint written")
 	return nil
+}
+
+// gauges sets the metrics read from the detector's statistics: series,
+// open insights, late events, the event-time watermark and its lag.
+func (s *service) gauges() detector.Stats {
+	st := s.det.Stats()
+	s.lastGauges = time.Now()
+	s.m.series.Set(float64(st.Series))
+	s.m.open.Set(float64(st.Open))
+	if d := st.Late - s.lateSeen; d > 0 {
+		s.m.late.Add(float64(d))
+	}
+	s.lateSeen = st.Late
+	if !st.Watermark.IsZero() {
+		s.m.watermark.Set(float64(st.Watermark.Unix()))
+		s.m.lagSeconds.Set(time.Since(st.Watermark).Seconds())
+	}
+	return st
 }
 
 func (s *service) nakAll(err error) {

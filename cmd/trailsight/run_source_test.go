@@ -191,8 +191,8 @@ func (f *archiveFixture) land(t *testing.T, dir string, keys []string) {
 	}
 }
 
-// startRun starts the service; kill ends it with SIGKILL.
-func startRun(t *testing.T, env []string, cfg string) (kill func()) {
+// startKillable starts the service; kill ends it with SIGKILL.
+func startKillable(t *testing.T, env []string, cfg string) (kill func()) {
 	t.Helper()
 	cmd := exec.Command(bin, "--log-level", "warn", "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), env...)
@@ -226,7 +226,7 @@ func watchScenario(t *testing.T, f *archiveFixture, env []string, cfg, dir strin
 		cut[i] = i * n / batches
 	}
 	for i := range batches - 1 {
-		kill := startRun(t, env, cfg)
+		kill := startKillable(t, env, cfg)
 		batch := f.files[cut[i]:cut[i+1]]
 		if i == 1 {
 			// A file lands after the next one was read: out of key order,
