@@ -261,25 +261,25 @@ func TestLoadInsights(t *testing.T) {
 	write(filepath.Join(dir, "broken.json"), []byte(`{"Records":[{"eventType":`))
 	write(filepath.Join(dir, "notes.txt"), []byte("not insights"))
 
-	got, errs, err := LoadInsights(dir)
+	got, errs, err := detector.ReadInsights(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 4 {
-		t.Errorf("LoadInsights(dir) = %d insights, want 4", len(got))
+		t.Errorf("detector.ReadInsights(dir) = %d insights, want 4", len(got))
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "broken.json") {
-		t.Errorf("LoadInsights(dir) errors = %v, want one naming broken.json", errs)
+		t.Errorf("detector.ReadInsights(dir) errors = %v, want one naming broken.json", errs)
 	}
 	r := Evaluate(Labels{Labels: []Label{lbl(KindBurst, "CreateTags", "", 0, 10)}}, got, EvalOptions{})
 	if r.Insights != 2 || r.True != 1 {
 		t.Errorf("Evaluate(loaded) = %d insights, %d true; want 2, 1", r.Insights, r.True)
 	}
-	got, errs, err = LoadInsights(filepath.Join(dir, "more.jsonl"))
+	got, errs, err = detector.ReadInsights(filepath.Join(dir, "more.jsonl"))
 	if err != nil || len(errs) != 0 || len(got) != 2 {
-		t.Errorf("LoadInsights(file) = %d, %v, %v; want 2 insights", len(got), errs, err)
+		t.Errorf("detector.ReadInsights(file) = %d, %v, %v; want 2 insights", len(got), errs, err)
 	}
-	if _, _, err := LoadInsights(filepath.Join(dir, "absent")); err == nil {
-		t.Error("LoadInsights(absent) succeeded")
+	if _, _, err := detector.ReadInsights(filepath.Join(dir, "absent")); err == nil {
+		t.Error("detector.ReadInsights(absent) succeeded")
 	}
 }

@@ -10,8 +10,8 @@
 // planted in the first seven days: a detector needs that history.
 //
 // Evaluate scores insights against labels: per-kind recall and precision,
-// false insights on decoys, and delays. LoadInsights reads insights from a
-// folder in the CloudTrail-Insight layout or a JSON-lines file.
+// false insights on decoys, and delays (detector.ReadInsights reads the
+// insights back from a folder or file).
 //
 // The package does not detect anything and does not read the wall clock:
 // the same options and seed give the same bytes.

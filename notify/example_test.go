@@ -40,7 +40,7 @@ func ExampleFolder() {
 		panic(err)
 	}
 	fmt.Println(f.Keys()[0])
-	ins, _, _ := notify.ReadInsights(dir)
+	ins, _, _ := detector.ReadInsights(dir)
 	fmt.Println(len(ins), ins[0].EventName, ins[0].ErrorCode)
 	// Output:
 	// AWSLogs/888888888888/CloudTrail-Insight/us-east-1/2024/12/11/888888888888_CloudTrail-Insight_us-east-1_20241211T1652Z_gANz3oZLC1LyFjX3.json.gz

@@ -20,7 +20,7 @@
 // Reliable wraps any of them with retries (exponential back-off with jitter,
 // Retry-After honoured, permanent errors not retried) and a disk spool that
 // is re-sent later, also by the next process: nothing is dropped silently.
-// ReadInsights reads back what Folder wrote.
+// detector.ReadInsights reads back what Folder wrote.
 package notify
 
 import (

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/trailsight/trailsight/detector"
 	"github.com/trailsight/trailsight/internal/s3test"
 	"github.com/trailsight/trailsight/notify"
 )
@@ -94,7 +95,7 @@ func TestS3InS3NATSSlackOut(t *testing.T) {
 	if out, code := tsEnv(t, nil, "--log-level", "warn", "detect", "--in", arch, "--out", ref); code != 0 {
 		t.Fatalf("detect (folder): %s", out)
 	}
-	want, _, err := notify.ReadInsights(ref)
+	want, _, err := detector.ReadInsights(ref)
 	if err != nil || len(want) == 0 {
 		t.Fatalf("reference run: %d insights, %v", len(want), err)
 	}

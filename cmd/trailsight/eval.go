@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trailsight/trailsight/datasets"
+	"github.com/trailsight/trailsight/detector"
 )
 
 type evalCmd struct {
@@ -31,7 +32,7 @@ func (c *evalCmd) Run(g *globals) error {
 	if err != nil {
 		return fmt.Errorf("--labels: %w", err)
 	}
-	ins, bad, err := datasets.LoadInsights(c.Insights)
+	ins, bad, err := detector.ReadInsights(c.Insights)
 	if err != nil {
 		return fmt.Errorf("read insights: %w", err)
 	}

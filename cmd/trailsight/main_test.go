@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/trailsight/trailsight/detector"
-	"github.com/trailsight/trailsight/notify"
 )
 
 var bin string // the trailsight binary built for these tests
@@ -103,7 +102,7 @@ func TestGenDetectEval(t *testing.T) {
 			t.Errorf("key %s: folder and file name disagree", k)
 		}
 	}
-	ins, bad, err := notify.ReadInsights(out)
+	ins, bad, err := detector.ReadInsights(out)
 	if err != nil || len(bad) > 0 {
 		t.Fatalf("ReadInsights: %v %v", err, bad)
 	}
@@ -139,7 +138,7 @@ func TestGenDetectEval(t *testing.T) {
 	if _, e, code := ts(t, nil, "--log-level", "warn", "detect", "--in", arch, "--from", "2026-03-10", "--model", model, "--out", warm); code != 0 {
 		t.Fatalf("detect --model exit %d: %s", code, e)
 	}
-	if wi, _, err := notify.ReadInsights(warm); err != nil || len(wi) == 0 {
+	if wi, _, err := detector.ReadInsights(warm); err != nil || len(wi) == 0 {
 		t.Errorf("warm detect over the last 2 days wrote %d insight events (%v), want some", len(wi), err)
 	}
 	if _, e, code := ts(t, nil, "detect", "--in", arch, "--model", filepath.Join(arch, "labels.json")); code == 0 || !strings.Contains(e, "--model") {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/trailsight/trailsight/detector"
 	"github.com/trailsight/trailsight/notify"
 )
 
@@ -104,7 +105,7 @@ func (f *serviceFixture) check(t *testing.T, name, out string) {
 			t.Errorf("%s: %s differs from detect's (%v)", name, k, err)
 		}
 	}
-	want, _, _ := notify.ReadInsights(f.ref)
+	want, _, _ := detector.ReadInsights(f.ref)
 	nc, err := nats.Connect(f.natsURL)
 	if err != nil {
 		t.Fatal(err)

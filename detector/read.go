@@ -1,4 +1,4 @@
-package notify
+package detector
 
 import (
 	"bufio"
@@ -11,15 +11,13 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
-
-	"github.com/trailsight/trailsight/detector"
 )
 
 // ReadInsights reads back every Insights event under path: a folder in the
-// CloudTrail-Insight layout such as Folder writes (or AWS delivers), any
+// CloudTrail-Insight layout such as notify.Folder writes (or AWS delivers), any
 // folder of .json, .jsonl or .ndjson files (each optionally .gz; gzip is
 // recognised by content), or one such file. Each file is decoded with
-// detector.ParseInsights. In a folder, files are read in lexical order,
+// ParseInsights. In a folder, files are read in lexical order,
 // hidden files (temporary files among them) are skipped, and so are the
 // sibling CloudTrail folders that hold no Insights (CloudTrail,
 // CloudTrail-Digest, CloudTrail-NetworkActivity, CloudTrail-Aggregated).
@@ -27,10 +25,10 @@ import (
 // It returns the insights in file order, as found (duplicates included),
 // one error per file or item that could not be read or decoded, each naming
 // the file, and a non-nil error only when path itself cannot be read.
-func ReadInsights(path string) ([]detector.Insight, []error, error) {
+func ReadInsights(path string) ([]Insight, []error, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("notify: read insights: %w", err)
+		return nil, nil, fmt.Errorf("detector: read insights: %w", err)
 	}
 	if !st.IsDir() {
 		ins, err := readInsightsFile(path)
@@ -39,14 +37,14 @@ func ReadInsights(path string) ([]detector.Insight, []error, error) {
 		}
 		return ins, nil, nil
 	}
-	var all []detector.Insight
+	var all []Insight
 	var errs []error
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == path {
 				return err
 			}
-			errs = append(errs, fmt.Errorf("notify: read insights: %w", err))
+			errs = append(errs, fmt.Errorf("detector: read insights: %w", err))
 			return nil
 		}
 		name := d.Name()
@@ -67,7 +65,7 @@ func ReadInsights(path string) ([]detector.Insight, []error, error) {
 		return nil
 	})
 	if err != nil {
-		return all, errs, fmt.Errorf("notify: read insights: %w", err)
+		return all, errs, fmt.Errorf("detector: read insights: %w", err)
 	}
 	return all, errs, nil
 }
@@ -92,10 +90,10 @@ func insightFileName(name string) bool {
 
 // readInsightsFile decodes one file, gunzipping it if it starts with the
 // gzip magic number. The error names the file.
-func readInsightsFile(name string) ([]detector.Insight, error) {
+func readInsightsFile(name string) ([]Insight, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("notify: read insights: %w", err)
+		return nil, fmt.Errorf("detector: read insights: %w", err)
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -103,18 +101,18 @@ func readInsightsFile(name string) ([]detector.Insight, error) {
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("notify: read insights %s: %w", name, err)
+			return nil, fmt.Errorf("detector: read insights %s: %w", name, err)
 		}
 		defer zr.Close()
 		r = zr
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("notify: read insights %s: %w", name, err)
+		return nil, fmt.Errorf("detector: read insights %s: %w", name, err)
 	}
-	ins, err := detector.ParseInsights(data)
+	ins, err := ParseInsights(data)
 	if err != nil {
-		return ins, fmt.Errorf("notify: read insights %s: %w", name, err)
+		return ins, fmt.Errorf("detector: read insights %s: %w", name, err)
 	}
 	return ins, nil
 }
