@@ -253,9 +253,9 @@ func (m *Model) NoiseVar() float64 {
 const (
 	noiseFrom     = 1    // hours observed before Noise is learned
 	noiseMinBlock = 1    // fewest expected calls per 5 minutes to learn Noise from
-	noiseMax      = 1    // the most one hour can say about κ
+	noiseMax      = 100  // the most one hour can say about κ (a guard against absurd hours, not a clip)
 	noisePrior    = 0.05 // κ before any hour is learned
-	noisePriorN   = 6    // weight of the prior, in hours
+	noisePriorN   = 24   // weight of the prior, in hours: a day
 )
 
 // dispMemory bounds how many hours with calls Disp remembers.
