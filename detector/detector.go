@@ -766,7 +766,7 @@ func (d *Detector) checkGap(sid uint32, s *series, m int64) {
 	// A steady flow: silence that the expected rate makes improbable, and
 	// longer than any silence the series ever had (nights and weekends
 	// included, so a flow that stops at night is never a gap).
-	sc := zeroScore(s.silent, s.model.Dispersion())
+	sc := zeroScore(s.silent, s.model.Dispersion(), s.model.NoiseVar())
 	if !fire && sc >= d.cfg.Threshold && silence >= 10 && float64(silence) > d.cfg.GapFactor*float64(s.model.GapMax) && s.model.Hours >= 48 {
 		fire = true
 	}

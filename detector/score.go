@@ -34,16 +34,18 @@ func tailScore(k, lambda, disp, kappa float64) float64 {
 }
 
 // zeroScore returns -log10 P(X = 0) for a count with mean lambda and
-// dispersion disp: how surprising a silence is.
-func zeroScore(lambda, disp float64) float64 {
+// variance disp·lambda + kappa·lambda² (see tailScore): how surprising a
+// silence is.
+func zeroScore(lambda, disp, kappa float64) float64 {
 	if lambda <= 0 {
 		return 0
 	}
-	if disp <= 1.0001 {
+	inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa)
+	if inv <= 1e-9 {
 		return lambda / math.Ln10
 	}
-	r := lambda / (disp - 1)
-	return r * math.Log10(disp)
+	r := 1 / inv // P(0) = (r/(r+λ))^r
+	return r * math.Log10(1+lambda/r)
 }
 
 // band returns a two-sided band (about ±3 standard deviations) around an
