@@ -92,6 +92,8 @@ type Model struct {
 	Peak     float32        // score of the latest reported burst, decaying (half-life about 3 days)
 	Disp     float32        // dispersion index (variance / mean) of minute counts, ≥ 1
 	DispN    uint16         // hours with calls behind Disp, capped at dispMemory
+	Noise    float32        // κ: squared relative error of 5-minute sums against the expectation, beyond Disp (see NoiseVar)
+	NoiseN   uint16         // hours behind Noise, capped at dispMemory
 	Hours    uint32         // hours observed in all
 	GapN     uint32         // inter-arrival gaps observed
 	GapMean  float32        // mean gap between active runs, minutes
@@ -215,6 +217,46 @@ func (m *Model) ObserveHour(start int64, sum, sumSq float64, anomalous bool) {
 		m.Disp += float32((d - float64(m.Disp)) / float64(m.DispN))
 	}
 }
+
+// ObserveNoise learns, from one closed hour starting at minute start, how far
+// its 5-minute sums strayed from the expectation: sum is the hour's calls and
+// sumSq5 the sum of the squares of its twelve 5-minute sums. Call it before
+// ObserveHour (the expectation must not know the hour yet). Anomalous hours
+// and hours expected to hold too few calls to tell are not learned.
+func (m *Model) ObserveNoise(start int64, sum, sumSq5 float64, anomalous bool) {
+	if anomalous || m.Hours < noiseFrom {
+		return
+	}
+	e := m.Expected(start) * 5 // expected calls per 5 minutes
+	if e < noiseMinBlock {
+		return
+	}
+	dev := (sumSq5 - 2*e*sum + 12*e*e) / 12 // mean squared deviation of a 5-minute sum
+	k := (dev - m.Dispersion()*e) / (e * e)
+	k = math.Max(0, math.Min(k, noiseMax))
+	if m.NoiseN < dispMemory {
+		m.NoiseN++
+	}
+	m.Noise += float32((k - float64(m.Noise)) / float64(m.NoiseN))
+}
+
+// NoiseVar returns κ, the relative variance of the expectation itself: a
+// window expected to hold μ calls varies by Dispersion()·μ + κ·μ². Counting
+// noise alone (Disp) shrinks relative to μ as μ grows; a series whose level
+// wanders (news, load, a badly known hour) does not. Until it has seen a
+// few hours it leans on a prior.
+func (m *Model) NoiseVar() float64 {
+	n := float64(m.NoiseN)
+	return (n*float64(m.Noise) + noisePriorN*noisePrior) / (n + noisePriorN)
+}
+
+const (
+	noiseFrom     = 1    // hours observed before Noise is learned
+	noiseMinBlock = 1    // fewest expected calls per 5 minutes to learn Noise from
+	noiseMax      = 100  // the most one hour can say about κ (a guard against absurd hours, not a clip)
+	noisePrior    = 0.05 // κ before any hour is learned
+	noisePriorN   = 24   // weight of the prior, in hours: a day
+)
 
 // dispMemory bounds how many hours with calls Disp remembers.
 const dispMemory = 48

@@ -39,7 +39,7 @@ type Meta struct {
 // number of entries, the entries, and a CRC-32 of everything before it.
 const (
 	fileMagic   = "trailsight-model"
-	fileVersion = 3
+	fileVersion = 4
 )
 
 // ErrFormat is returned for a file that is not a model file of a version
@@ -190,6 +190,8 @@ func (e *encoder) entry(x *Entry) {
 	e.f32(m.Peak)
 	e.f32(m.Disp)
 	e.u64(uint64(m.DispN))
+	e.f32(m.Noise)
+	e.u64(uint64(m.NoiseN))
 	e.u64(uint64(m.Hours))
 	e.u64(uint64(m.GapN))
 	e.f32(m.GapMean)
@@ -297,6 +299,8 @@ func (d *decoder) entry(x *Entry) {
 	m.Peak = d.f32()
 	m.Disp = d.f32()
 	m.DispN = d.u16("dispersion count")
+	m.Noise = d.f32()
+	m.NoiseN = d.u16("noise count")
 	m.Hours = d.u32("hours")
 	m.GapN = d.u32("gap count")
 	m.GapMean = d.f32()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 )
 
 // NAB's scoring, as its sweeper (nab/sweeper.py, NAB v1.0 and later) does it,
@@ -146,4 +147,74 @@ func NABScoreFile(s NABSeries, detections []bool, p NABProfile) NABFileScore {
 	res.Score = windows + fp
 	res.Null = -p.FN * float64(res.Windows)
 	return res
+}
+
+// NABMark is one flagged row or one window of a file, as NABDetail lists
+// them: what it adds to the file's raw score.
+type NABMark struct {
+	Row    int       // the flagged row; for a missed window its first row
+	Time   time.Time // the row's timestamp
+	Window int       // index of the window the row is in (in nabWindowRows order), -1 outside
+	Kind   string    // "TP" (the window's best flag), "TP+" (a later flag in a window, worth nothing more), "FP", "FN" (a missed window), "probation"
+	Part   float64   // what it adds to the raw score
+}
+
+// NABDetail lists, row by row, how NABScoreFile arrives at its score: every
+// flagged row and every missed window, with the part each adds. It is for
+// finding where a detector loses: late detections, misses, costly false
+// positives.
+func NABDetail(s NABSeries, detections []bool, p NABProfile) []NABMark {
+	ws := nabWindowRows(s)
+	prob := nabProbation(len(s.Times))
+	maxTP := nabScaledSigmoid(-1)
+	var out []NABMark
+	win := func(i int) int {
+		for k, w := range ws {
+			if i >= w[0] && i <= w[1] {
+				return k
+			}
+		}
+		return -1
+	}
+	prevR, prevW := -1, 0
+	hit := make([]bool, len(ws))
+	for i := range s.Times {
+		k := win(i)
+		if k < 0 && i > 0 {
+			if kp := win(i - 1); kp >= 0 {
+				prevR, prevW = ws[kp][1], ws[kp][1]-ws[kp][0]+1
+			}
+		}
+		if !detections[i] {
+			continue
+		}
+		m := NABMark{Row: i, Time: s.Times[i], Window: k}
+		switch {
+		case i < prob:
+			m.Kind = "probation"
+		case k >= 0:
+			l, r := ws[k][0], ws[k][1]
+			m.Kind = "TP+"
+			if !hit[k] {
+				m.Kind = "TP"
+				m.Part = nabScaledSigmoid(-float64(r-i+1)/float64(r-l+1)) * p.TP / maxTP
+				hit[k] = true
+			}
+		default:
+			m.Kind = "FP"
+			pos := 3.0
+			if prevR >= 0 && prevW > 1 {
+				pos = float64(i-prevR) / float64(prevW-1)
+			}
+			m.Part = nabScaledSigmoid(pos) * p.FP
+		}
+		out = append(out, m)
+	}
+	for k, w := range ws {
+		if !hit[k] && w[1] >= prob {
+			out = append(out, NABMark{Row: w[0], Time: s.Times[w[0]], Window: k, Kind: "FN", Part: -p.FN})
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Row < out[b].Row })
+	return out
 }

@@ -480,3 +480,52 @@ func FuzzNABScoreFile(f *testing.F) {
 		}
 	})
 }
+
+// TestNABDetail: NABDetail's parts add up to NABScoreFile's score, and name
+// each flag and missed window for what it is.
+func TestNABDetail(t *testing.T) {
+	std := NABProfile{Name: "standard", TP: 1, FP: 0.11, FN: 1, TN: 1}
+	two := nabSynth(100, 5*time.Minute, [2]int{40, 49}, [2]int{70, 79})
+	for _, tc := range []struct {
+		name  string
+		s     NABSeries
+		flags []int
+		kinds string // Kind of each mark, in row order
+	}{
+		{"nothing", two, nil, "FN FN"},
+		{"probation, FP, TP, later TP, FP after, missed", two, []int{3, 20, 42, 45, 55}, "probation FP TP TP+ FP FN"},
+		{"both windows", two, []int{40, 79, 99}, "TP TP FP"},
+		{"window straddling probation", nabSynth(100, time.Minute, [2]int{10, 20}), []int{12, 16}, "probation TP"},
+		{"window in probation", nabSynth(100, time.Minute, [2]int{2, 9}, [2]int{40, 49}), []int{5, 20}, "probation FP FN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			flags := nabRows(len(tc.s.Times), tc.flags...)
+			marks := NABDetail(tc.s, flags, std)
+			var sum float64
+			var kinds []string
+			for _, m := range marks {
+				sum += m.Part
+				kinds = append(kinds, m.Kind)
+			}
+			if got := strings.Join(kinds, " "); got != tc.kinds {
+				t.Errorf("kinds %q, want %q", got, tc.kinds)
+			}
+			if want := NABScoreFile(tc.s, flags, std).Score; math.Abs(sum-want) > 1e-12 {
+				t.Errorf("parts add up to %v, NABScoreFile says %v", sum, want)
+			}
+		})
+	}
+	// On a real file with flags every 97 rows.
+	s := nabLoad(t)[1]
+	flags := make([]bool, len(s.Times))
+	for i := 0; i < len(flags); i += 97 {
+		flags[i] = true
+	}
+	var sum float64
+	for _, m := range NABDetail(s, flags, std) {
+		sum += m.Part
+	}
+	if want := NABScoreFile(s, flags, std).Score; math.Abs(sum-want) > 1e-9 {
+		t.Errorf("%s: parts add up to %v, NABScoreFile says %v", s.File, sum, want)
+	}
+}

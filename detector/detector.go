@@ -712,7 +712,7 @@ func (d *Detector) unusual(s *series, m int64) bool {
 		return false
 	}
 	e := math.Max(d.expected(s, m), floorRate)
-	return c >= 1.5*e && tailScore(c, e, s.model.Dispersion()) >= 2
+	return c >= 1.5*e && tailScore(c, e, s.model.Dispersion(), s.model.NoiseVar()) >= 2
 }
 
 // stillHigh reports whether the last few minutes of an open burst, taken
@@ -726,7 +726,7 @@ func (d *Detector) stillHigh(s *series, m int64) bool {
 	}
 	obs := d.windowSum(s, m, w)
 	exp := math.Max(d.expectedSum(s, m, w), floorRate*float64(w))
-	return obs >= 1.5*exp && tailScore(obs, exp, s.model.Dispersion()) >= 2
+	return obs >= 1.5*exp && tailScore(obs, exp, s.model.Dispersion(), s.model.NoiseVar()) >= 2
 }
 
 // stillWindow bounds the window stillHigh looks at, in minutes.
@@ -754,7 +754,7 @@ func (d *Detector) tryEarly(sid uint32, s *series, m int64) {
 // burst scores windows ending at minute m and opens a burst (or error
 // spike, or limit hit) insight when one is past the threshold.
 func (d *Detector) burst(sid uint32, s *series, m int64, windows []int) {
-	disp := s.model.Dispersion()
+	disp, kappa := s.model.Dispersion(), s.model.NoiseVar()
 	best, bestW := 0.0, 0
 	var bestObs, bestExp float64
 	for _, w := range windows {
@@ -769,7 +769,7 @@ func (d *Detector) burst(sid uint32, s *series, m int64, windows []int) {
 		if obs < d.cfg.MinRatio*exp {
 			continue
 		}
-		sc := tailScore(obs, exp, disp)
+		sc := tailScore(obs, exp, disp, kappa)
 		if sc >= d.cfg.Threshold && sc > best {
 			best, bestW, bestObs, bestExp = sc, w, obs, exp
 		}
@@ -833,7 +833,7 @@ func (d *Detector) checkGap(sid uint32, s *series, m int64) {
 	// A steady flow: silence that the expected rate makes improbable, and
 	// longer than any silence the series ever had (nights and weekends
 	// included, so a flow that stops at night is never a gap).
-	sc := zeroScore(s.silent, s.model.Dispersion())
+	sc := zeroScore(s.silent, s.model.Dispersion(), s.model.NoiseVar())
 	if !fire && sc >= d.cfg.Threshold && silence >= 10 && float64(silence) > d.cfg.GapFactor*float64(s.model.GapMax) && s.model.Hours >= 48 {
 		fire = true
 	}
@@ -920,12 +920,16 @@ func (d *Detector) closeHour(h0 int64) {
 	const decay = float32(1 - 1.0/week)
 	armed := d.armed[:0]
 	for sid, s := range d.series {
-		var sum, sq float64
+		var sum, sq, sq5, b float64
 		if s.ringTop >= h0 {
 			for t := h0; t < h0+60; t++ {
 				c := float64(s.count(t))
 				sum += c
 				sq += c * c
+				if b += c; (t-h0)%5 == 4 {
+					sq5 += b * b
+					b = 0
+				}
 			}
 		}
 		for h := s.hourTop + 1; h < hour; h++ {
@@ -935,6 +939,7 @@ func (d *Detector) closeHour(h0 int64) {
 		s.hourTop = hour
 		s.dropRing(d.closed)
 		if h0 >= d.start { // the hour the detector started in is partial: not learned
+			s.model.ObserveNoise(h0, sum, sq5, s.anomHour || s.open != nil)
 			s.model.ObserveHour(h0, sum, sq, s.anomHour || s.open != nil)
 		}
 		s.anomHour = s.open != nil
@@ -1112,7 +1117,7 @@ func (d *Detector) end(sid uint32, s *series, end int64) {
 		// declared early saw only its beginning).
 		if w := int(end - o.start); d.cfg.PeakCap > 0 && w > 0 {
 			exp := math.Max(d.expectedSum(s, end-1, w), floorRate*float64(w))
-			sc := math.Min(tailScore(o.total, exp, s.model.Dispersion()), d.cfg.PeakCap*d.cfg.Threshold)
+			sc := math.Min(tailScore(o.total, exp, s.model.Dispersion(), s.model.NoiseVar()), d.cfg.PeakCap*d.cfg.Threshold)
 			s.model.Peak = max(s.model.Peak, float32(sc))
 		}
 	}

@@ -10,9 +10,10 @@ import (
 const maxScore = 300
 
 // tailScore returns -log10 P(X ≥ k) for a count X with mean lambda and
-// variance-to-mean ratio disp: Poisson when disp is 1, else the negative
-// binomial (Gamma–Poisson mixture) with that mean and dispersion.
-func tailScore(k, lambda, disp float64) float64 {
+// variance disp·lambda + kappa·lambda²: Poisson when disp is 1 and kappa 0,
+// else the negative binomial (Gamma–Poisson mixture) with that mean and
+// variance.
+func tailScore(k, lambda, disp, kappa float64) float64 {
 	if k <= 0 {
 		return 0
 	}
@@ -20,11 +21,11 @@ func tailScore(k, lambda, disp float64) float64 {
 		return maxScore
 	}
 	var p float64
-	if disp <= 1.0001 {
+	if inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa); inv <= 1e-9 {
 		p = mathext.GammaIncReg(k, lambda) // P(Poisson(λ) ≥ k)
 	} else {
-		r := lambda / (disp - 1)
-		p = mathext.RegIncBeta(k, r, 1-1/disp) // P(NB(r, 1/φ) ≥ k)
+		r := 1 / inv                                    // var = λ + λ²/r
+		p = mathext.RegIncBeta(k, r, lambda/(r+lambda)) // P(NB(r, r/(r+λ)) ≥ k)
 	}
 	if !(p > 0) {
 		return maxScore
@@ -33,16 +34,18 @@ func tailScore(k, lambda, disp float64) float64 {
 }
 
 // zeroScore returns -log10 P(X = 0) for a count with mean lambda and
-// dispersion disp: how surprising a silence is.
-func zeroScore(lambda, disp float64) float64 {
+// variance disp·lambda + kappa·lambda² (see tailScore): how surprising a
+// silence is.
+func zeroScore(lambda, disp, kappa float64) float64 {
 	if lambda <= 0 {
 		return 0
 	}
-	if disp <= 1.0001 {
+	inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa)
+	if inv <= 1e-9 {
 		return lambda / math.Ln10
 	}
-	r := lambda / (disp - 1)
-	return r * math.Log10(disp)
+	r := 1 / inv // P(0) = (r/(r+λ))^r
+	return r * math.Log10(1+lambda/r)
 }
 
 // band returns a two-sided band (about ±3 standard deviations) around an

@@ -456,13 +456,20 @@ func TestStateDamaged(t *testing.T) {
 		}
 	}
 	// Any byte of the gzip stream flipped is caught, except in the gzip
-	// header's time and OS fields (bytes 4 to 9), which carry no state.
+	// header's time and OS fields (bytes 4 to 9), which carry no state, and
+	// the few deflate bits that do not change what the stream decodes to
+	// (code lengths of symbols never used).
 	for i := range good {
 		if i >= 4 && i < 10 {
 			continue
 		}
 		b := slices.Clone(good)
 		b[i] ^= 0xff
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			if same, err := io.ReadAll(zr); err == nil && bytes.Equal(same, body) {
+				continue
+			}
+		}
 		if _, err := RestoreState(cfg, bytes.NewReader(b)); !errors.Is(err, ErrStateFormat) {
 			t.Fatalf("byte %d of %d flipped: RestoreState = %v, want ErrStateFormat", i, len(good), err)
 		}

@@ -254,11 +254,13 @@ func TestHelpTeaches(t *testing.T) {
 }
 
 func TestNAB(t *testing.T) {
-	out, e, code := ts(t, nil, "nab", "--data", "../../../shared/datasets/nab")
+	out, e, code := ts(t, nil, "nab", "--data", "../../../shared/datasets/nab", "--detail")
 	if code != 0 {
 		t.Fatalf("nab exit %d: %s", code, e)
 	}
-	for _, want := range []string{"ARTime", "82.62", "trailsight", "nyc_taxi"} {
+	// The table, then per file its windows and what each alarm or miss adds.
+	for _, want := range []string{"ARTime", "82.62", "trailsight", "nyc_taxi",
+		"realTweets/Twitter_volume_UPS.csv  (first row 2015-02-26 21:42)", "window 4  2015-03-29 03:17", "  TP ", "  FP "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nab table lacks %q:\n%s", want, out)
 		}

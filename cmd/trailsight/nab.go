@@ -15,6 +15,7 @@ type nabCmd struct {
 	Data    string `help:"The NAB subset: data/, labels/, config/, results/ (see shared/datasets/nab/README.md)." default:"../shared/datasets/nab" placeholder:"DIR"`
 	Profile string `help:"NAB scoring profile." default:"standard" enum:"standard,reward_low_FP_rate,reward_low_FN_rate"`
 	Config  string `help:"TOML configuration whose [detector] section is used." type:"existingfile" placeholder:"FILE"`
+	Detail  bool   `help:"After the table, list per file its windows, every alarm and missed window, and what each adds to the raw score."`
 }
 
 func (c *nabCmd) Help() string {
@@ -48,31 +49,70 @@ func (c *nabCmd) Run(g *globals) error {
 	}
 	dc := cfg.DetectorConfig()
 	var runErr error
+	alarms := map[string][]detector.Insight{}
 	r := datasets.NABRun(series, profs[c.Profile], func(s datasets.NABSeries, evs []stream.Event) []time.Time {
 		starts, err := nabDetect(dc, evs)
 		if err != nil && runErr == nil {
 			runErr = err
 		}
-		return starts
+		alarms[s.File] = starts
+		times := make([]time.Time, len(starts))
+		for i, in := range starts {
+			times[i] = in.Time
+		}
+		return times
 	})
 	if runErr != nil {
 		return runErr
 	}
-	return r.WriteTable(os.Stdout, pub)
+	if err := r.WriteTable(os.Stdout, pub); err != nil {
+		return err
+	}
+	if c.Detail {
+		for _, s := range series {
+			nabWriteDetail(s, alarms[s.File], profs[c.Profile])
+		}
+	}
+	return nil
 }
 
-// nabDetect runs one fresh detector over a series' events and returns the
-// start times of its insights.
-func nabDetect(cfg detector.Config, evs []stream.Event) ([]time.Time, error) {
+// nabWriteDetail prints one file's windows and alarms with what each adds
+// to its raw score.
+func nabWriteDetail(s datasets.NABSeries, alarms []detector.Insight, p datasets.NABProfile) {
+	const layout = "2006-01-02 15:04"
+	first := s.Times[0]
+	fmt.Printf("\n%s  (first row %s)\n", s.File, first.Format(layout))
+	for k, w := range s.Windows {
+		fmt.Printf("  window %d  %s … %s  (starts day %.1f)\n", k, w[0].Format(layout), w[1].Format(layout), w[0].Sub(first).Hours()/24)
+	}
+	times := make([]time.Time, len(alarms))
+	for i, in := range alarms {
+		times[i] = in.Time
+	}
+	for _, m := range datasets.NABDetail(s, datasets.NABFlags(s, times), p) {
+		why := ""
+		for _, in := range alarms {
+			if e := in.Explanation; e != nil && !in.Time.Before(m.Time) && in.Time.Sub(m.Time) < s.Times[1].Sub(s.Times[0]) {
+				why = fmt.Sprintf("  %g in %d min, expected %g (×%.1f), score %g", e.Observed, e.WindowMinutes, e.Expected, e.Observed/max(e.Expected, 1e-9), e.Score)
+				break
+			}
+		}
+		fmt.Printf("  %-9s row %5d  %s  day %5.1f  window %2d  %+.3f%s\n", m.Kind, m.Row, m.Time.Format(layout), m.Time.Sub(first).Hours()/24, m.Window, m.Part, why)
+	}
+}
+
+// nabDetect runs one fresh detector over a series' events and returns its
+// insights' Starts.
+func nabDetect(cfg detector.Config, evs []stream.Event) ([]detector.Insight, error) {
 	det, err := detector.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var starts []time.Time
+	var starts []detector.Insight
 	collect := func(ins []detector.Insight) {
 		for _, in := range ins {
 			if in.State == detector.Start {
-				starts = append(starts, in.Time)
+				starts = append(starts, in)
 			}
 		}
 	}
