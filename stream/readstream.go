@@ -131,29 +131,38 @@ func frameStream(r io.Reader, max int, emit func([]byte) bool) error {
 		br = bufio.NewReaderSize(gz, 1<<20)
 	}
 	var (
-		acc      []byte
-		fs       frameState
-		dropping bool // the open document went over max: skip to the next one
+		acc       []byte
+		fs        frameState
+		dropping  bool // the open document went over max: skip to the next one
+		lineStart = true
 	)
 	for {
 		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			// A new document at column 0 while one is open: the open one is
-			// broken.
-			if (len(acc) > 0 || dropping) && line[0] == '{' {
-				if !dropping && !emit(acc) {
-					return nil
-				}
-				acc, fs, dropping = nil, frameState{}, false
+		// A new document at column 0 while one is open: the open one is
+		// broken.
+		if lineStart && len(line) > 0 && line[0] == '{' && (len(acc) > 0 || dropping) {
+			if !dropping && !emit(acc) {
+				return nil
 			}
-			if dropping {
-				fs.scan(line)
+			acc, fs, dropping = nil, frameState{}, false
+		}
+		lineStart = err != bufio.ErrBufferFull
+		// A document ends where its braces balance, also mid-line: CloudTrail
+		// files carry no final newline, so concatenated files are
+		// "}{"-joined.
+		for len(line) > 0 {
+			end := fs.closes(line)
+			seg := line
+			if end >= 0 {
+				seg, line = line[:end], line[end:]
 			} else {
-				if len(acc) == 0 && len(bytes.TrimSpace(line)) == 0 {
-					line = nil
-				}
-				acc = append(acc, line...)
-				fs.scan(line)
+				line = nil
+			}
+			if len(acc) == 0 && !dropping {
+				seg = bytes.TrimLeft(seg, " \t\r\n")
+			}
+			if !dropping && len(seg) > 0 {
+				acc = append(acc, seg...)
 				if len(acc) > max {
 					if !emit(nil) {
 						return nil
@@ -161,12 +170,21 @@ func frameStream(r io.Reader, max int, emit func([]byte) bool) error {
 					acc, dropping = nil, true
 				}
 			}
-			if fs.depth <= 0 && !fs.inString && err != bufio.ErrBufferFull {
-				if len(acc) > 0 && !emit(acc) {
-					return nil
-				}
-				acc, fs, dropping = nil, frameState{}, false
+			if end < 0 {
+				break
 			}
+			if len(acc) > 0 && !emit(acc) {
+				return nil
+			}
+			acc, fs, dropping = nil, frameState{}, false
+		}
+		// A line that never opened a document (stray text) ends at its
+		// newline, and is counted bad by the decoder.
+		if lineStart && fs.depth <= 0 && !fs.inString && len(bytes.TrimSpace(acc)) > 0 {
+			if !emit(acc) {
+				return nil
+			}
+			acc, fs = nil, frameState{}
 		}
 		if err == bufio.ErrBufferFull {
 			continue
@@ -190,8 +208,11 @@ type frameState struct {
 	escape   bool
 }
 
-func (s *frameState) scan(b []byte) {
-	for _, c := range b {
+// closes scans b and returns the index just past the byte that closes the
+// open document (its depth back to 0 from above), or -1 when b does not
+// close it.
+func (s *frameState) closes(b []byte) int {
+	for i, c := range b {
 		if s.inString {
 			switch {
 			case s.escape:
@@ -210,6 +231,10 @@ func (s *frameState) scan(b []byte) {
 			s.depth++
 		case '}', ']':
 			s.depth--
+			if s.depth == 0 {
+				return i + 1
+			}
 		}
 	}
+	return -1
 }

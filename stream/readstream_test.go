@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -118,25 +119,40 @@ func TestReadStreamPause(t *testing.T) {
 	}
 }
 
-func TestFrameStreamResync(t *testing.T) {
-	// A broken line with an unclosed brace must not swallow the next lines.
-	in := "{\"a\":[1,2\n{\"b\":1}\n{\n  \"c\": {\n    \"d\": 1\n  }\n}\n"
-	var frames []string
-	err := frameStream(bytes.NewReader([]byte(in)), 1<<20, func(b []byte) bool {
-		frames = append(frames, string(b))
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
+func TestFrameStream(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"JSON lines", "{\"a\":1}\n{\"b\":2}\n", []string{"{\"a\":1}", "{\"b\":2}"}},
+		{"pretty documents", "{\n  \"c\": {\n    \"d\": 1\n  }\n}\n{\n  \"e\": 2\n}",
+			[]string{"{\n  \"c\": {\n    \"d\": 1\n  }\n}", "{\n  \"e\": 2\n}"}},
+		// CloudTrail files have no final newline: cat of several is
+		// "}{"-joined, one document per file.
+		{"concatenated files", `{"Records":[{"x":"}{"}]}{"Records":[]}` + "\n" + `{"Records":[1]}`,
+			[]string{`{"Records":[{"x":"}{"}]}`, `{"Records":[]}`, `{"Records":[1]}`}},
+		{"spaces between documents", "{\"a\":1}  {\"b\":2}\r\n", []string{"{\"a\":1}", "{\"b\":2}"}},
+		// A broken line with an unclosed brace must not swallow the next lines.
+		{"resync after a broken line", "{\"a\":[1,2\n{\"b\":1}\n{\n  \"c\": {\n    \"d\": 1\n  }\n}\n",
+			[]string{"{\"a\":[1,2\n", "{\"b\":1}", "{\n  \"c\": {\n    \"d\": 1\n  }\n}"}},
+		{"stray text", "hello\n{\"a\":1}\n", []string{"hello\n", "{\"a\":1}"}},
+		{"truncated last document", "{\"a\":1}{\"b\":[", []string{"{\"a\":1}", "{\"b\":["}},
 	}
-	want := []string{"{\"a\":[1,2\n", "{\"b\":1}\n", "{\n  \"c\": {\n    \"d\": 1\n  }\n}\n"}
-	if len(frames) != len(want) {
-		t.Fatalf("frames %q, want %q", frames, want)
-	}
-	for i := range want {
-		if frames[i] != want[i] {
-			t.Errorf("frame %d = %q, want %q", i, frames[i], want[i])
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var frames []string
+			err := frameStream(bytes.NewReader([]byte(tc.in)), 1<<20, func(b []byte) bool {
+				frames = append(frames, string(b))
+				return true
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(frames, tc.want) {
+				t.Errorf("frames %q, want %q", frames, tc.want)
+			}
+		})
 	}
 }
 
