@@ -26,7 +26,7 @@ type publishCmd struct {
 	To            string  `arg:"" name:"nats-url" help:"The JetStream stream: nats://[USER:PASSWORD@|TOKEN@]HOST:PORT/STREAM (tls:// for TLS; ?creds=FILE, ?timeout=5s)." placeholder:"nats://HOST:PORT/STREAM"`
 	SubjectPrefix string  `name:"subject-prefix" help:"Subjects are <prefix>.<account>.<region>." default:"trailsight.events"`
 	Speed         float64 `help:"Replay at N times real speed by event time (0: as fast as possible)." default:"0"`
-	Create        bool    `help:"Create the stream if it is missing: subjects <prefix>.>, file storage, duplicate window 2h."`
+	Create        bool    `help:"Create the stream if it is missing: subjects <prefix>.>, file storage, duplicate window 5m (Nats-Msg-Id)."`
 	MaxPending    int     `name:"max-pending" help:"Most publishes awaiting the server's acknowledgement at once." default:"4096"`
 	Workers       int     `help:"Files read ahead in parallel (0: one per CPU)." default:"0"`
 	SummaryJSON   string  `name:"summary-json" help:"Also write the summary as JSON to this file." placeholder:"FILE"`
@@ -51,7 +51,13 @@ Examples:
 
 // Settings of a created stream and of the publisher.
 const (
-	publishDuplicateWindow = 2 * time.Hour
+	// The events stream's Nats-Msg-Id window covers a publisher's re-sends
+	// after an unacknowledged publish (publishAckTimeout). The server keeps
+	// every ID of the window in memory (~130 bytes each: 2 hours at 1,000
+	// events/s would hold 0.9 GB); a record re-sent later is still counted
+	// once, by the service's eventID de-duplication (input.dedupe_window)
+	// or as late.
+	publishDuplicateWindow = 5 * time.Minute
 	publishAckTimeout      = 30 * time.Second // an async publish not acknowledged by then is re-sent at the end
 	publishMaxFailed       = 10000            // unacknowledged publishes kept for the final re-send; more ends the run
 	publishRetries         = 3

@@ -473,7 +473,7 @@ func ensureStream(ctx context.Context, url, name, subjects string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subjects},
-		Storage: jetstream.FileStorage, Duplicates: 2 * time.Hour})
+		Storage: jetstream.FileStorage, Duplicates: publishDuplicateWindow})
 	if err != nil && !strings.Contains(err.Error(), "already in use") {
 		return fmt.Errorf("create stream %s: %w", name, err)
 	}
