@@ -211,31 +211,16 @@ func replayLatency(tb testing.TB, o latencyOptions) []burstDelay {
 		tb.Fatal(err)
 	}
 	defer nc.Close()
-	sub, err := nc.Subscribe("trailsight.insights.>", func(m *nats.Msg) {
+	sub := subscribeStarts(tb, nc, &mu, func(in detector.Insight) {
 		pos, paced := position(time.Now())
-		ins, err := detector.ParseInsights(m.Data)
-		if err != nil {
-			tb.Errorf("insight on %s: %v", m.Subject, err)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, in := range ins {
-			if in.State != detector.Start {
-				continue
-			}
-			for _, d := range delays {
-				if !d.found && matchesLabel(in, d.label) {
-					d.found, d.start, d.position, d.paced = true, in.Time, pos, paced
-					found.Add(1)
-					break
-				}
+		for _, d := range delays {
+			if !d.found && matchesLabel(in, d.label) {
+				d.found, d.start, d.position, d.paced = true, in.Time, pos, paced
+				found.Add(1)
+				break
 			}
 		}
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	defer sub.Unsubscribe()
 
 	listen := freeAddr(tb)

@@ -214,32 +214,17 @@ func runSoak(t *testing.T, o soakOptions) ([]soakDay, float64) {
 	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	insights := 0
-	sub, err := nc.Subscribe("trailsight.insights.>", func(m *nats.Msg) {
-		ins, err := detector.ParseInsights(m.Data)
-		if err != nil {
-			t.Errorf("insight on %s: %v", m.Subject, err)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, in := range ins {
-			if in.State != detector.Start {
-				continue
-			}
-			insights++
-			for _, p := range plants {
-				s := &ss[p.series]
-				at := t0.Add(time.Duration(p.minute) * time.Minute)
-				if !p.started && in.Account == s.account && in.Region == s.region && in.EventName == s.name &&
-					in.EventSource == s.source && !in.Time.Before(at.Add(-2*time.Minute)) && in.Time.Before(at.Add(10*time.Minute)) {
-					p.started = true
-				}
+	sub := subscribeStarts(t, nc, &mu, func(in detector.Insight) {
+		insights++
+		for _, p := range plants {
+			s := &ss[p.series]
+			at := t0.Add(time.Duration(p.minute) * time.Minute)
+			if !p.started && in.Account == s.account && in.Region == s.region && in.EventName == s.name &&
+				in.EventSource == s.source && !in.Time.Before(at.Add(-2*time.Minute)) && in.Time.Before(at.Add(10*time.Minute)) {
+				p.started = true
 			}
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer sub.Unsubscribe()
 
 	listen := freeAddr(t)
@@ -405,7 +390,11 @@ func runSoak(t *testing.T, o soakOptions) ([]soakDay, float64) {
 	for _, p := range plants {
 		if p.started {
 			last.plantedStarted++
+			continue
 		}
+		sr := ss[p.series]
+		t.Logf("planted burst without a Start: %s %s %s at day %d %02d:%02d (normal %.3f calls/min × shape %.2f, +15/min for 10 min)",
+			sr.account, sr.region, sr.name, p.minute/1440+1, p.minute%1440/60, p.minute%60, sr.rate, soakShape(p.minute))
 	}
 	last.insightsSoFar = insights
 	mu.Unlock()

@@ -155,17 +155,7 @@ path = %q
 // same compares a run's insight files with detect's, byte for byte.
 func (f *archiveFixture) same(t *testing.T, name, out string) {
 	t.Helper()
-	got := listKeys(t, out)
-	if strings.Join(got, "\n") != strings.Join(f.refKeys, "\n") {
-		t.Errorf("%s wrote %d files, detect %d", name, len(got), len(f.refKeys))
-	}
-	for _, k := range f.refKeys {
-		a, _ := os.ReadFile(filepath.Join(f.ref, k))
-		b, err := os.ReadFile(filepath.Join(out, k))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s: %s differs from detect's (%v)", name, k, err)
-		}
-	}
+	sameFiles(t, name, f.ref, f.refKeys, out)
 }
 
 // land copies archive files into dir the way a sync tool does: written

@@ -94,17 +94,7 @@ url = %q
 // for byte, and each insight event once in the NATS output.
 func (f *serviceFixture) check(t *testing.T, name, out string) {
 	t.Helper()
-	got := listKeys(t, out)
-	if strings.Join(got, "\n") != strings.Join(f.refKeys, "\n") {
-		t.Errorf("%s wrote %d files, detect %d", name, len(got), len(f.refKeys))
-	}
-	for _, k := range f.refKeys {
-		a, _ := os.ReadFile(filepath.Join(f.ref, k))
-		b, err := os.ReadFile(filepath.Join(out, k))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s: %s differs from detect's (%v)", name, k, err)
-		}
-	}
+	sameFiles(t, name, f.ref, f.refKeys, out)
 	want, _, _ := detector.ReadInsights(f.ref)
 	nc, err := nats.Connect(f.natsURL)
 	if err != nil {
@@ -173,4 +163,21 @@ func TestRunCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d kills", killed)
 	f.check(t, "crash", out)
+}
+
+// sameFiles checks that out holds the files refKeys of ref, byte for byte,
+// and no others: what a run wrote against what detect wrote.
+func sameFiles(t *testing.T, name, ref string, refKeys []string, out string) {
+	t.Helper()
+	got := listKeys(t, out)
+	if strings.Join(got, "\n") != strings.Join(refKeys, "\n") {
+		t.Errorf("%s wrote %d files, detect %d", name, len(got), len(refKeys))
+	}
+	for _, k := range refKeys {
+		a, _ := os.ReadFile(filepath.Join(ref, k))
+		b, err := os.ReadFile(filepath.Join(out, k))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s: %s differs from detect's (%v)", name, k, err)
+		}
+	}
 }

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/trailsight/trailsight/detector"
 	"github.com/trailsight/trailsight/notify"
 )
 
@@ -251,3 +254,28 @@ func quantile(xs []float64, p float64) float64 {
 }
 
 const mib = 1 << 20
+
+// subscribeStarts calls fn, holding mu, with every insight Start the
+// service publishes on trailsight.insights.>; an undecodable message fails
+// the test.
+func subscribeStarts(tb testing.TB, nc *nats.Conn, mu *sync.Mutex, fn func(detector.Insight)) *nats.Subscription {
+	tb.Helper()
+	sub, err := nc.Subscribe("trailsight.insights.>", func(m *nats.Msg) {
+		ins, err := detector.ParseInsights(m.Data)
+		if err != nil {
+			tb.Errorf("insight on %s: %v", m.Subject, err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, in := range ins {
+			if in.State == detector.Start {
+				fn(in)
+			}
+		}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sub
+}
