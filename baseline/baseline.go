@@ -224,7 +224,9 @@ func (m *Model) ObserveHour(start int64, sum, sumSq float64, anomalous bool) {
 // ObserveHour (the expectation must not know the hour yet). Anomalous hours
 // and hours expected to hold too few calls to tell are not learned.
 func (m *Model) ObserveNoise(start int64, sum, sumSq5 float64, anomalous bool) {
-	if anomalous || m.Hours < noiseFrom {
+	if anomalous || m.Hours < noiseFrom || m.RateN[Slot(start)] == 0 {
+		// An hour of a slot never seen strays from a stand-in expectation:
+		// it says how little the model knows yet, not how the series wanders.
 		return
 	}
 	e := m.Expected(start) * 5 // expected calls per 5 minutes

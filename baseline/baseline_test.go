@@ -149,3 +149,37 @@ func interleave(a, b []int64) []int64 {
 	}
 	return out
 }
+
+// TestObserveNoiseLearnsOnlyKnownSlots: an hour of a slot never observed is
+// judged against a stand-in expectation and must not teach κ; the same
+// hour a day later, its slot known, does.
+func TestObserveNoiseLearnsOnlyKnownSlots(t *testing.T) {
+	var m Model
+	mon := minuteOf("2026-03-02T00:00:00Z")
+	// Night hours at 1 call a minute: 00:00–08:00 known.
+	for h := range 8 {
+		m.ObserveHour(mon+int64(h)*60, 60, 60, false)
+	}
+	// 09:00 has never been seen; five-minute sums swing between 0 and 60.
+	nine := mon + 9*60
+	sumSq5 := 6 * 60.0 * 60 // six sums of 60, six of 0
+	tests := []struct {
+		name  string
+		start int64
+		learn bool
+	}{
+		{"unseen slot", nine, false},
+		{"seen slot", nine + 1440, true},
+	}
+	for _, tc := range tests {
+		before := m.NoiseN
+		m.ObserveNoise(tc.start, 360, sumSq5, false)
+		if learned := m.NoiseN > before; learned != tc.learn {
+			t.Errorf("%s: κ learned = %v, want %v", tc.name, learned, tc.learn)
+		}
+		m.ObserveHour(tc.start, 360, 6*60*60, false)
+	}
+	if k := m.NoiseVar(); k <= noisePrior {
+		t.Errorf("κ = %.3f after a wandering hour of a known slot, want above the prior %.2f", k, noisePrior)
+	}
+}
