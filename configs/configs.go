@@ -290,7 +290,10 @@ type Input struct {
 	// Workers decode files in parallel; 0 means one per CPU.
 	Workers int `toml:"workers"`
 	// DedupeWindow is how long (event time) eventIDs are remembered to drop
-	// duplicate records.
+	// duplicate records. A record older than the newest event time less
+	// detector.lateness is dropped as late anyway, so the window needs to be
+	// a little longer than the lateness, no more: every ID in it is held in
+	// memory (~40 bytes; 30 minutes at 1,000 events/s is about 70 MB).
 	DedupeWindow Duration `toml:"dedupe_window"`
 }
 
@@ -316,7 +319,7 @@ func Default() Config {
 			MinCount: d.MinCount, MinRatio: d.MinRatio, Calm: d.Calm, Warmup: Duration{d.Warmup},
 			GapFactor: d.GapFactor, BaselineWindow: Duration{d.BaselineWindow}, Explain: d.Explain, PeakCap: d.PeakCap, Early: d.Early,
 		},
-		Input: Input{DedupeWindow: Duration{2 * time.Hour}},
+		Input: Input{DedupeWindow: Duration{stream.DefaultDedupeWindow}},
 		Run: Run{Source: "embedded", StateDir: "trailsight-state", CheckpointInterval: Duration{30 * time.Second},
 			PollInterval: Duration{time.Minute}, PollWindow: Duration{time.Hour},
 			Listen: "127.0.0.1:9464", EmbeddedPort: 4222, ShutdownGrace: Duration{30 * time.Second}},
@@ -380,8 +383,10 @@ func (c Config) Validate() error {
 	if c.Input.Workers < 0 {
 		errs = append(errs, fmt.Errorf("input.workers %d: want ≥ 0", c.Input.Workers))
 	}
-	if c.Input.DedupeWindow.Duration < 0 {
+	if w, l := c.Input.DedupeWindow.Duration, c.Detector.Lateness.Duration; w < 0 {
 		errs = append(errs, fmt.Errorf("input.dedupe_window %v: want ≥ 0", c.Input.DedupeWindow))
+	} else if w > 0 && l >= 0 && w < l+time.Minute {
+		errs = append(errs, fmt.Errorf("input.dedupe_window %v: want at least detector.lateness (%v) + 1m, or a duplicate could be counted twice", w, l))
 	}
 	errs = append(errs, c.Notify.validate()...)
 	errs = append(errs, c.Run.validate()...)

@@ -42,6 +42,7 @@ func TestGood(t *testing.T) {
 func TestBad(t *testing.T) {
 	bad := []struct{ file, want string }{
 		{"lateness_negative.bad.toml", "detector.lateness"},
+		{"dedupe_short.bad.toml", "input.dedupe_window"},
 		{"unknown_key.bad.toml", "notify.slak"},
 		{"windows_zero.bad.toml", "detector.windows"},
 		{"log_level.bad.toml", "log.level"},

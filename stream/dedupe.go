@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// DefaultDedupeWindow is the event-time window of NewDeduper(0).
-const DefaultDedupeWindow = 2 * time.Hour
+// DefaultDedupeWindow is the event-time window of NewDeduper(0): twice the
+// detector's default lateness, past which a record is late whether or not
+// it is a duplicate.
+const DefaultDedupeWindow = 30 * time.Minute
 
 // Deduper drops records whose eventID was already seen, with memory bounded
 // by an event-time window: IDs of events older than the newest event time

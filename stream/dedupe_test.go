@@ -19,8 +19,8 @@ func TestDeduper(t *testing.T) {
 		{ev("a", 0), true},
 		{ev("", 0), false},
 		{ev("", 0), false}, // no ID: never a duplicate
-		{ev("c", 60), false},
-		{ev("a", 0), true}, // still within 2h of the newest
+		{ev("c", 20), false},
+		{ev("a", 0), true}, // still within 30 minutes of the newest
 		{ev("d", 200), false},
 		{ev("a", 0), false}, // older than the window: forgotten
 		{ev("d", 200), true},
