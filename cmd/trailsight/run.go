@@ -112,7 +112,7 @@ type service struct {
 }
 
 type serviceMetrics struct {
-	events, insights, checkpoints, late, files, badFiles             prometheus.Counter
+	events, insights, checkpoints, late, files, badFiles, duplicates prometheus.Counter
 	series, open, lagSeconds, watermark, ckSecs, pollSecs, sourceLag prometheus.Gauge
 }
 
@@ -138,6 +138,7 @@ func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
 		watermark:   gauge("watermark_timestamp_seconds", "The detector's watermark (event time, Unix seconds): every minute before it is closed."),
 		ckSecs:      gauge("checkpoint_seconds", "Time the last checkpoint took."),
 		files:       f("source_files_total", "Files read from an S3 or folder source, bad ones included."),
+		duplicates:  f("duplicate_events_total", "Records dropped because their eventID was already read (input.dedupe_window, kept across restarts)."),
 		badFiles:    f("bad_files_total", "Files of an S3 or folder source that could not be read or decoded whole (skipped)."),
 		pollSecs:    gauge("poll_seconds", "Time the last listing of an S3 or folder source took."),
 		sourceLag:   gauge("source_lag_seconds", "Wall clock minus the delivery time of the newest file read (S3 and folder sources)."),
@@ -243,6 +244,8 @@ func (s *service) loop(ctx context.Context, src source, untilIdle time.Duration)
 			for i := range evs {
 				if !s.dd.Seen(&evs[i]) {
 					s.det.Add(&evs[i])
+				} else {
+					s.m.duplicates.Inc()
 				}
 			}
 			s.m.events.Add(float64(len(evs)))
@@ -309,7 +312,7 @@ func (s *service) checkpoint() error {
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	// Where the source is: after a crash it re-reads what the state does
 	// not hold, and skips what it does, whatever was acked.
-	err = writeCheckpointHeader(bw, s.kind, s.src.Position())
+	err = writeCheckpointHeader(bw, s.kind, s.src.Position(), s.dd.AppendState(nil))
 	if err == nil {
 		err = s.det.SaveState(bw)
 	}
@@ -387,7 +390,7 @@ func (s *service) loadDetector() (*detector.Detector, []byte, error) {
 		defer f.Close()
 		afresh := "move it away to start afresh"
 		br := bufio.NewReaderSize(f, 1<<20)
-		kind, pos, legacy, err := readCheckpointHeader(br)
+		kind, pos, dedupe, legacy, err := readCheckpointHeader(br)
 		if err != nil {
 			return nil, nil, fmt.Errorf("resume from %s: %w (%s)", s.state, err, afresh)
 		}
@@ -401,6 +404,13 @@ func (s *service) loadDetector() (*detector.Detector, []byte, error) {
 		}
 		if pos == nil {
 			pos = []byte{}
+		}
+		if dedupe != nil {
+			if err := s.dd.RestoreState(dedupe); err != nil {
+				// Only duplicates straddling the restart could now count
+				// twice: not a reason to refuse the state.
+				s.log.Warn().Err(err).Str("state", s.state).Msg("de-duplication state not restored: starting it empty")
+			}
 		}
 		st := d.Stats()
 		s.log.Info().Str("state", s.state).Str("kind", kind).Bool("first_format", legacy).Int("position_bytes", len(pos)).

@@ -222,72 +222,91 @@ func (s *stdinSource) Close() error {
 //	version  1 byte (checkpointVersion)
 //	kind     1 byte length, then the source kind ("nats", "s3", "folder", "stdin")
 //	position 4 bytes big-endian length, then the source's Position
+//	dedupe   4 bytes big-endian length, then the Deduper's AppendState (from version 2)
 //
-// A file of the first format (8 bytes of NATS stream sequence, then the
-// state) has no magic; it is read as a NATS checkpoint.
+// A version-1 header has no dedupe part. A file of the first format (8
+// bytes of NATS stream sequence, then the state) has no magic; it is read
+// as a NATS checkpoint.
 const (
 	checkpointMagic   = "TSCK"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	maxPositionBytes  = 1 << 30
 )
 
 // errCheckpoint is wrapped by readCheckpointHeader's errors.
 var errCheckpoint = errors.New("not a checkpoint of this version")
 
-// writeCheckpointHeader writes the header for a source of kind at pos.
-func writeCheckpointHeader(w io.Writer, kind string, pos []byte) error {
-	if len(kind) > 255 || len(pos) > maxPositionBytes {
-		return fmt.Errorf("checkpoint header: kind of %d bytes, position of %d", len(kind), len(pos))
+// writeCheckpointHeader writes the header for a source of kind at pos,
+// with the de-duplication state dedupe.
+func writeCheckpointHeader(w io.Writer, kind string, pos, dedupe []byte) error {
+	if len(kind) > 255 || len(pos) > maxPositionBytes || len(dedupe) > maxPositionBytes {
+		return fmt.Errorf("checkpoint header: kind of %d bytes, position of %d, dedupe state of %d", len(kind), len(pos), len(dedupe))
 	}
-	b := make([]byte, 0, len(checkpointMagic)+2+len(kind)+4+len(pos))
+	b := make([]byte, 0, len(checkpointMagic)+2+len(kind)+8+len(pos)+len(dedupe))
 	b = append(b, checkpointMagic...)
 	b = append(b, checkpointVersion, byte(len(kind)))
 	b = append(b, kind...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(pos)))
 	b = append(b, pos...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(dedupe)))
+	b = append(b, dedupe...)
 	_, err := w.Write(b)
 	return err
 }
 
 // readCheckpointHeader reads the header; legacy is true for a file of the
 // first format, whose position (8 bytes) it returns with kind "nats".
-func readCheckpointHeader(r *bufio.Reader) (kind string, pos []byte, legacy bool, err error) {
+// dedupe is nil for a header without de-duplication state.
+func readCheckpointHeader(r *bufio.Reader) (kind string, pos, dedupe []byte, legacy bool, err error) {
 	head, err := r.Peek(len(checkpointMagic))
 	if err != nil {
-		return "", nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
+		return "", nil, nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
 	}
 	if string(head) != checkpointMagic {
 		pos = make([]byte, 8)
 		if _, err := io.ReadFull(r, pos); err != nil {
-			return "", nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
+			return "", nil, nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
 		}
-		return configs.SourceNATS, pos, true, nil
+		return configs.SourceNATS, pos, nil, true, nil
 	}
 	r.Discard(len(checkpointMagic))
 	var vk [2]byte
 	if _, err := io.ReadFull(r, vk[:]); err != nil {
-		return "", nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
+		return "", nil, nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
 	}
-	if vk[0] != checkpointVersion {
-		return "", nil, false, fmt.Errorf("%w: version %d, this trailsight writes %d", errCheckpoint, vk[0], checkpointVersion)
+	if vk[0] != 1 && vk[0] != checkpointVersion {
+		return "", nil, nil, false, fmt.Errorf("%w: version %d, this trailsight writes %d", errCheckpoint, vk[0], checkpointVersion)
 	}
 	k := make([]byte, vk[1])
 	if _, err := io.ReadFull(r, k); err != nil {
-		return "", nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
+		return "", nil, nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
 	}
+	if pos, err = readPart(r, "position"); err != nil {
+		return "", nil, nil, false, err
+	}
+	if vk[0] >= 2 {
+		if dedupe, err = readPart(r, "dedupe state"); err != nil {
+			return "", nil, nil, false, err
+		}
+	}
+	return string(k), pos, dedupe, false, nil
+}
+
+// readPart reads a 4-byte length, then that many bytes.
+func readPart(r *bufio.Reader, what string) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return "", nil, false, fmt.Errorf("%w: %w", errCheckpoint, err)
+		return nil, fmt.Errorf("%w: %s: %w", errCheckpoint, what, err)
 	}
 	size := binary.BigEndian.Uint32(n[:])
 	if size > maxPositionBytes {
-		return "", nil, false, fmt.Errorf("%w: position of %d bytes", errCheckpoint, size)
+		return nil, fmt.Errorf("%w: %s of %d bytes", errCheckpoint, what, size)
 	}
 	// Copy rather than allocate size up front: a truncated file must not
 	// cost its claimed size.
 	var buf bytes.Buffer
 	if _, err := io.CopyN(&buf, r, int64(size)); err != nil {
-		return "", nil, false, fmt.Errorf("%w: position: %w", errCheckpoint, err)
+		return nil, fmt.Errorf("%w: %s: %w", errCheckpoint, what, err)
 	}
-	return string(k), buf.Bytes(), false, nil
+	return buf.Bytes(), nil
 }

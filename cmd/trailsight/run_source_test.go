@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -21,32 +23,38 @@ import (
 
 func TestCheckpointHeader(t *testing.T) {
 	for _, tc := range []struct {
-		kind string
-		pos  []byte
+		kind        string
+		pos, dedupe []byte
 	}{
-		{"nats", []byte{0, 0, 0, 0, 0, 0, 1, 2}},
-		{"folder", stream.EncodePollPosition(time.Unix(1772531400, 0), map[string]time.Time{"a.json": {}})},
-		{"stdin", nil},
+		{"nats", []byte{0, 0, 0, 0, 0, 0, 1, 2}, stream.NewDeduper(0).AppendState(nil)},
+		{"folder", stream.EncodePollPosition(time.Unix(1772531400, 0), map[string]time.Time{"a.json": {}}), []byte{1, 2, 3}},
+		{"stdin", nil, nil},
 	} {
 		var b bytes.Buffer
-		if err := writeCheckpointHeader(&b, tc.kind, tc.pos); err != nil {
+		if err := writeCheckpointHeader(&b, tc.kind, tc.pos, tc.dedupe); err != nil {
 			t.Fatal(err)
 		}
 		b.WriteString("STATE")
 		r := bufio.NewReader(&b)
-		kind, pos, legacy, err := readCheckpointHeader(r)
+		kind, pos, dedupe, legacy, err := readCheckpointHeader(r)
 		rest, _ := r.ReadString(0)
-		if err != nil || kind != tc.kind || !bytes.Equal(pos, tc.pos) || legacy || rest != "STATE" {
-			t.Errorf("read(write(%q, %x)) = %q, %x, %v, %v; rest %q", tc.kind, tc.pos, kind, pos, legacy, err, rest)
+		if err != nil || kind != tc.kind || !bytes.Equal(pos, tc.pos) || !bytes.Equal(dedupe, tc.dedupe) || legacy || rest != "STATE" {
+			t.Errorf("read(write(%q, %x, %x)) = %q, %x, %x, %v, %v; rest %q", tc.kind, tc.pos, tc.dedupe, kind, pos, dedupe, legacy, err, rest)
 		}
 	}
-	// The first format: 8 bytes of stream sequence, then the state.
-	kind, pos, legacy, err := readCheckpointHeader(bufio.NewReader(strings.NewReader("\x00\x00\x00\x00\x00\x00\x00\x07STATE")))
-	if err != nil || kind != "nats" || !legacy || !bytes.Equal(pos, []byte{0, 0, 0, 0, 0, 0, 0, 7}) {
-		t.Errorf("first format: %q %x %v %v", kind, pos, legacy, err)
+	// Version 1: no de-duplication state.
+	kind, pos, dedupe, legacy, err := readCheckpointHeader(bufio.NewReader(strings.NewReader("TSCK\x01\x02s3\x00\x00\x00\x01\x09STATE")))
+	if err != nil || kind != "s3" || legacy || !bytes.Equal(pos, []byte{9}) || dedupe != nil {
+		t.Errorf("version 1: %q %x %x %v %v", kind, pos, dedupe, legacy, err)
 	}
-	for _, bad := range []string{"", "TS", "TSCK", "TSCK\x02\x04nats", "TSCK\x01\x04nats\x00\x00\x00\x09short", "TSCK\x01\x04nats\xff\xff\xff\xff"} {
-		if _, _, _, err := readCheckpointHeader(bufio.NewReader(strings.NewReader(bad))); !errors.Is(err, errCheckpoint) {
+	// The first format: 8 bytes of stream sequence, then the state.
+	kind, pos, dedupe, legacy, err = readCheckpointHeader(bufio.NewReader(strings.NewReader("\x00\x00\x00\x00\x00\x00\x00\x07STATE")))
+	if err != nil || kind != "nats" || !legacy || !bytes.Equal(pos, []byte{0, 0, 0, 0, 0, 0, 0, 7}) || dedupe != nil {
+		t.Errorf("first format: %q %x %x %v %v", kind, pos, dedupe, legacy, err)
+	}
+	for _, bad := range []string{"", "TS", "TSCK", "TSCK\x03\x04nats", "TSCK\x01\x04nats\x00\x00\x00\x09short",
+		"TSCK\x01\x04nats\xff\xff\xff\xff", "TSCK\x02\x04nats\x00\x00\x00\x00", "TSCK\x02\x04nats\x00\x00\x00\x00\x00\x00\x00\x05abc"} {
+		if _, _, _, _, err := readCheckpointHeader(bufio.NewReader(strings.NewReader(bad))); !errors.Is(err, errCheckpoint) {
 			t.Errorf("readCheckpointHeader(%q) = %v, want errCheckpoint", bad, err)
 		}
 	}
@@ -54,17 +62,17 @@ func TestCheckpointHeader(t *testing.T) {
 
 func FuzzCheckpointHeader(f *testing.F) {
 	var b bytes.Buffer
-	writeCheckpointHeader(&b, "s3", []byte{1, 2, 3})
+	writeCheckpointHeader(&b, "s3", []byte{1, 2, 3}, []byte{4, 5})
 	f.Add(b.Bytes())
 	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x07"))
 	f.Add([]byte("TSCK\x01\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		kind, pos, legacy, err := readCheckpointHeader(bufio.NewReader(bytes.NewReader(data)))
-		if err != nil || legacy {
+		kind, pos, dedupe, legacy, err := readCheckpointHeader(bufio.NewReader(bytes.NewReader(data)))
+		if err != nil || legacy || data[4] != checkpointVersion {
 			return
 		}
 		var again bytes.Buffer
-		if err := writeCheckpointHeader(&again, kind, pos); err != nil {
+		if err := writeCheckpointHeader(&again, kind, pos, dedupe); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.HasPrefix(data, again.Bytes()) {
@@ -294,5 +302,89 @@ func TestRunStdin(t *testing.T) {
 	f.same(t, "stdin", out)
 	if _, err := os.Stat(filepath.Join(f.dir, "stdin-state", "detector.state")); err != nil {
 		t.Errorf("no checkpoint after the end of the input: %v", err)
+	}
+}
+
+// TestRunDedupeAcrossRestart: the IDs read before a restart are in the
+// checkpoint, so a second delivery of a file, under another name, after the
+// restart is dropped record by record.
+func TestRunDedupeAcrossRestart(t *testing.T) {
+	f := newArchiveFixture(t)
+	watch := filepath.Join(f.dir, "watch")
+	if err := os.Mkdir(watch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := f.config(t, "dedupe", watch)
+	listen := freeAddr(t)
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = bytes.Replace(text, []byte(`listen = ""`), fmt.Appendf(nil, "listen = %q", listen), 1)
+	if err := os.WriteFile(cfg, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	half := f.files[:len(f.files)/2]
+	f.land(t, watch, half)
+	svc := startRun(t, cfg, listen)
+	waitMetric(t, svc, "trailsight_source_files_total", float64(len(half)))
+	svc.stop() // SIGTERM: checkpoint, exit
+
+	// CloudTrail delivered the last file read a second time, under another
+	// name.
+	last := half[len(half)-1]
+	data, err := os.ReadFile(filepath.Join(f.arch, last))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := stream.NewDecoder().Decode(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.ID != "" {
+			want++
+		}
+	}
+	i := strings.LastIndexByte(last, '_')
+	again := last[:i+1] + "SecondDelivery00.json.gz"
+	dst := filepath.Join(watch, filepath.FromSlash(again))
+	if err := os.WriteFile(dst+".part", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dst+".part", dst); err != nil {
+		t.Fatal(err)
+	}
+	svc = startRun(t, cfg, listen)
+	waitMetric(t, svc, "trailsight_source_files_total", 1)
+	waitMetric(t, svc, "trailsight_duplicate_events_total", float64(want))
+	time.Sleep(500 * time.Millisecond)
+	if m, err := svc.scrape(); err != nil || m["trailsight_duplicate_events_total"] != float64(want) || m["trailsight_source_files_total"] != 1 {
+		t.Errorf("after the restart: %v duplicates dropped, %v files read (%v); want %d and 1", m["trailsight_duplicate_events_total"], m["trailsight_source_files_total"], err, want)
+	}
+}
+
+// waitMetric waits up to 60 s for the child's metric to reach want.
+func waitMetric(t *testing.T, c *child, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m, err := c.scrape()
+		if err == nil && m[name] >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after 60 s, want %v (%v)\n%s", name, m[name], want, err, c.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
