@@ -269,13 +269,9 @@ func TestGenerateArchive(t *testing.T) {
 // TestGenerateTwoDays is the small end-to-end run: two days, tiny scale.
 func TestGenerateTwoDays(t *testing.T) {
 	opts := GenOptions{Out: t.TempDir(), Days: 2, Scale: 0.1}
-	start := time.Now()
 	labels, st, err := Generate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Generate took %v", d)
 	}
 	if st.Events == 0 || st.Files == 0 || st.Bytes == 0 || st.RawBytes < st.Bytes {
 		t.Errorf("stats %+v", st)
