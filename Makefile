@@ -55,5 +55,6 @@ quality: build ## detection quality: default scenario, seeds 2-4 (28 days, 4 acc
 	@d=$(QDIR)/background-28d-10a; \
 		test -f $$d/labels.json || ./bin/trailsight gen --out $$d --seed 5 --days 28 --accounts 10 --background-only; \
 		rm -rf $$d.ins; echo "== background only, 28 days, 10 accounts"; \
-		./bin/trailsight --log-level error detect --in $$d --out $$d.ins --progress never 2>&1 | grep -E 'series|insights'
+		./bin/trailsight --log-level error detect --in $$d --out $$d.ins --progress never 2>&1 | grep -E 'series|insights'; \
+		./bin/trailsight eval --labels $$d/labels.json $$d.ins | grep -E '^excused|^false insights'
 	@echo "== NAB count series"; ./bin/trailsight nab | tail -18
