@@ -316,15 +316,12 @@ func (d *Decoder) topObject() bool {
 	r.reset()
 	container, haveDetail := false, false
 	var envAccount, envRegion []byte
-	p := d.ws(d.pos + 1)
-	if d.at(p) == '}' {
-		d.pos = p + 1
+	if !d.enter() {
 		return false
 	}
-	for {
-		var key []byte
-		key, p = d.key(p)
-		d.pos = p
+	for more := true; more; more = d.next() {
+		key := d.member()
+		p := d.pos
 		switch string(key) {
 		case "Records", "Events":
 			if d.at(p) == '[' {
@@ -351,17 +348,6 @@ func (d *Decoder) topObject() bool {
 		default:
 			d.field(r, key, false)
 		}
-		p = d.ws(d.pos)
-		switch d.at(p) {
-		case ',':
-			p = d.ws(p + 1)
-			continue
-		case '}':
-			d.pos = p + 1
-		default:
-			d.fail(p, "after object key:value pair")
-		}
-		break
 	}
 	switch {
 	case container:
@@ -404,27 +390,54 @@ func (d *Decoder) records() {
 // record decodes the object at d.pos into r. inEvents allows a
 // CloudTrailEvent string (lookup-events output) to stand for the record.
 func (d *Decoder) record(r *rawRecord, inEvents bool) {
+	if !d.enter() {
+		return
+	}
+	for more := true; more; more = d.next() {
+		d.field(r, d.member(), inEvents)
+	}
+}
+
+// enter steps into the object at d.pos: it reports whether the object has
+// members, leaving d.pos at the first key, or past the '}' of an empty
+// object. With member and next it walks an object's members:
+//
+//	if d.enter() {
+//		for more := true; more; more = d.next() {
+//			key := d.member() // d.pos at its value: decode or skip it
+//		}
+//	}
+func (d *Decoder) enter() bool {
 	p := d.ws(d.pos + 1)
 	if d.at(p) == '}' {
 		d.pos = p + 1
-		return
+		return false
 	}
-	for {
-		var key []byte
-		key, p = d.key(p)
-		d.pos = p
-		d.field(r, key, inEvents)
-		p = d.ws(d.pos)
-		switch d.at(p) {
-		case ',':
-			p = d.ws(p + 1)
-			continue
-		case '}':
-			d.pos = p + 1
-			return
-		}
-		d.fail(p, "after object key:value pair")
+	d.pos = p
+	return true
+}
+
+// member reads the key at d.pos and its colon, leaving d.pos at the value.
+func (d *Decoder) member() []byte {
+	key, p := d.key(d.pos)
+	d.pos = p
+	return key
+}
+
+// next steps past a member's value: true with d.pos at the next key, false
+// past the object's closing '}'.
+func (d *Decoder) next() bool {
+	p := d.ws(d.pos)
+	switch d.at(p) {
+	case ',':
+		d.pos = d.ws(p + 1)
+		return true
+	case '}':
+		d.pos = p + 1
+		return false
 	}
+	d.fail(p, "after object key:value pair")
+	return false
 }
 
 // field decodes the value at d.pos of record key key.
@@ -492,15 +505,11 @@ func (d *Decoder) object(r *rawRecord, kind int) {
 		d.skip()
 		return
 	}
-	p := d.ws(d.pos + 1)
-	if d.at(p) == '}' {
-		d.pos = p + 1
+	if !d.enter() {
 		return
 	}
-	for {
-		var key []byte
-		key, p = d.key(p)
-		d.pos = p
+	for more := true; more; more = d.next() {
+		key := d.member()
 		switch kind {
 		case objUserIdentity:
 			switch string(key) {
@@ -529,16 +538,6 @@ func (d *Decoder) object(r *rawRecord, kind int) {
 				d.skip()
 			}
 		}
-		p = d.ws(d.pos)
-		switch d.at(p) {
-		case ',':
-			p = d.ws(p + 1)
-			continue
-		case '}':
-			d.pos = p + 1
-			return
-		}
-		d.fail(p, "after object key:value pair")
 	}
 }
 

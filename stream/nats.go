@@ -134,18 +134,13 @@ func (d *Decoder) rawObject(spans *[]rawSpan) bool {
 	start := d.pos
 	d.scratch = d.scratch[:0]
 	container := false
-	p := d.ws(d.pos + 1)
-	if d.at(p) == '}' {
-		d.pos = p + 1
+	if !d.enter() {
 		return false
 	}
-	for {
-		var key []byte
-		key, p = d.key(p)
-		d.pos = p
-		switch string(key) {
+	for more := true; more; more = d.next() {
+		switch string(d.member()) {
 		case "Records", "Events":
-			switch d.at(p) {
+			switch d.at(d.pos) {
 			case '[':
 				container = true
 				d.rawRecords(spans)
@@ -158,17 +153,6 @@ func (d *Decoder) rawObject(spans *[]rawSpan) bool {
 		default:
 			d.skip()
 		}
-		p = d.ws(d.pos)
-		switch d.at(p) {
-		case ',':
-			p = d.ws(p + 1)
-			continue
-		case '}':
-			d.pos = p + 1
-		default:
-			d.fail(p, "after object key:value pair")
-		}
-		break
 	}
 	if container {
 		return true
