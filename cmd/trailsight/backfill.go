@@ -279,16 +279,7 @@ func (s *summary) print(w io.Writer) {
 		fmt.Fprintf(w, ", %d outside --from/--to", s.OutOfRange)
 	}
 	fmt.Fprintln(w)
-	if !s.First.IsZero() {
-		fmt.Fprintf(w, "  span        %s … %s\n", s.First.Format(time.RFC3339), s.Last.Format(time.RFC3339))
-	}
-	fmt.Fprintf(w, "  bad input   %d files, %d records\n", s.BadFiles, s.BadRecords)
-	for _, b := range s.Bad {
-		fmt.Fprintf(w, "              %s: %s\n", b.Path, b.Reason)
-	}
-	if n := s.BadFiles; n > len(s.Bad) {
-		fmt.Fprintf(w, "              … and more (all are in the log)\n")
-	}
+	printSpanAndBad(w, s.First, s.Last, s.BadFiles, s.BadRecords, s.Bad)
 	fmt.Fprintf(w, "  series      %d\n", s.Series)
 	kinds := make([]string, 0, len(s.Starts))
 	total := 0
@@ -302,6 +293,21 @@ func (s *summary) print(w io.Writer) {
 }
 
 // skippedList is ", skipped: a 1, b 2" for a summary line, or "".
+// printSpanAndBad writes the summary lines detect and publish share: the
+// span of event time read, and the bad input with the files named.
+func printSpanAndBad(w io.Writer, first, last time.Time, badFiles int, badRecords int64, bad []badFile) {
+	if !first.IsZero() {
+		fmt.Fprintf(w, "  span        %s … %s\n", first.Format(time.RFC3339), last.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "  bad input   %d files, %d records\n", badFiles, badRecords)
+	for _, b := range bad {
+		fmt.Fprintf(w, "              %s: %s\n", b.Path, b.Reason)
+	}
+	if badFiles > len(bad) {
+		fmt.Fprintf(w, "              … and more (all are in the log)\n")
+	}
+}
+
 func skippedList(skipped map[string]int) string {
 	if len(skipped) == 0 {
 		return ""

@@ -591,15 +591,6 @@ func (s *publishSummary) print(w io.Writer) {
 		fmt.Fprintf(w, ", %d FAILED", s.Failed)
 	}
 	fmt.Fprintln(w)
-	if !s.First.IsZero() {
-		fmt.Fprintf(w, "  span        %s … %s\n", s.First.Format(time.RFC3339), s.Last.Format(time.RFC3339))
-	}
-	fmt.Fprintf(w, "  bad input   %d files, %d records\n", s.BadFiles, s.BadRecords)
-	for _, b := range s.Bad {
-		fmt.Fprintf(w, "              %s: %s\n", b.Path, b.Reason)
-	}
-	if s.BadFiles > len(s.Bad) {
-		fmt.Fprintf(w, "              … and more (all are in the log)\n")
-	}
+	printSpanAndBad(w, s.First, s.Last, s.BadFiles, s.BadRecords, s.Bad)
 	fmt.Fprintf(w, "  time        %.2fs, %.0f records/s\n", s.Seconds, s.RecordsPerSec)
 }
