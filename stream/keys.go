@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -250,34 +252,61 @@ func ListDir(root string, from, to time.Time) (files []File, skipped map[string]
 		f.Path, f.Size = root, st.Size()
 		return []File{f}, skipped, nil
 	}
-	err = filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
+	files, err = walkArchive(context.Background(), root, abs, from, to, false, skipped)
+	if err != nil {
+		return nil, nil, err
+	}
+	SortFiles(files)
+	return files, skipped, nil
+}
+
+// walkArchive lists the CloudTrail files under the folder root (abs is its
+// absolute path) whose times fall in [from, to], unsorted, counting what
+// it skips and why in skipped. A folder that holds an AWSLogs/ tree is an
+// archive: what lies beside that tree (labels.json, a README, exports) is
+// not part of it. live is for a folder that changes while it is walked (a
+// watched folder, polled): files that vanish meanwhile are passed over, and
+// the folders that cannot hold a wanted file — other log types, dates out
+// of range — are not entered at all.
+func walkArchive(ctx context.Context, root, abs string, from, to time.Time, live bool, skipped map[string]int) ([]File, error) {
+	lo := from.UTC().Truncate(24 * time.Hour)
+	hi := to.UTC().Add(24*time.Hour - time.Nanosecond).Truncate(24 * time.Hour)
+	var files []File
+	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("stream: list: %w", err)
+			if live && path != root && errors.Is(err, fs.ErrNotExist) {
+				return nil // gone while we walked
+			}
+			return fmt.Errorf("stream: list %s: %w", root, err)
 		}
 		if path == root {
-			return nil
-		}
-		if de.IsDir() {
-			if isHidden(de.Name()) {
-				skipped[SkipHidden]++
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !de.Type().IsRegular() {
-			if de.Type()&fs.ModeSymlink == 0 {
-				return nil
-			}
-			// A symbolic link to a file is read like the file.
-			if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
-				return nil
-			}
+			return ctx.Err()
 		}
 		rel, err := filepath.Rel(root, path)
 		if err != nil {
 			return fmt.Errorf("stream: list: %w", err)
 		}
-		f, reason := ClassifyKey(filepath.ToSlash(filepath.Join(abs, rel)))
+		slashed := filepath.ToSlash(filepath.Join(abs, rel))
+		if de.IsDir() {
+			if isHidden(de.Name()) {
+				skipped[SkipHidden]++
+				return filepath.SkipDir
+			}
+			if live {
+				switch depth := layoutDepth(slashed + "/"); {
+				case depth == 2 && de.Name() != "CloudTrail":
+					return filepath.SkipDir // CloudTrail-Digest, Config, …
+				case depth >= 4 && depth <= 6 && !dateFolderWanted(slashed+"/", depth, lo, hi):
+					return filepath.SkipDir
+				}
+			}
+			return ctx.Err()
+		}
+		link := de.Type()&fs.ModeSymlink != 0
+		if !de.Type().IsRegular() && !link {
+			return nil
+		}
+		f, reason := ClassifyKey(slashed)
 		if reason != "" {
 			skipped[reason]++
 			return nil
@@ -286,33 +315,34 @@ func ListDir(root string, from, to time.Time) (files []File, skipped map[string]
 			skipped[SkipOutOfRange]++
 			return nil
 		}
-		info, err := os.Stat(path)
-		if err != nil {
+		info, err := os.Stat(path) // a symbolic link to a file is read like the file
+		if err != nil && !live && !link {
 			return fmt.Errorf("stream: list: %w", err)
 		}
+		if err != nil || !info.Mode().IsRegular() {
+			return nil
+		}
 		f.Path, f.Size = path, info.Size()
+		if live {
+			f.Modified = info.ModTime()
+		}
 		files = append(files, f)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	// A folder that holds an AWSLogs/ tree is an archive: what lies beside
-	// that tree (labels.json, a README, exports) is not part of it.
 	inTree := func(f File) bool { return strings.Contains("/"+filepath.ToSlash(f.Path)+"/", "/AWSLogs/") }
 	if slices.ContainsFunc(files, inTree) {
-		kept := files[:0]
-		for _, f := range files {
-			if inTree(f) {
-				kept = append(kept, f)
-			} else {
+		files = slices.DeleteFunc(files, func(f File) bool {
+			if !inTree(f) {
 				skipped[SkipOutside]++
+				return true
 			}
-		}
-		files = kept
+			return false
+		})
 	}
-	SortFiles(files)
-	return files, skipped, nil
+	return files, nil
 }
 
 // SortFiles sorts files in the order ListDir returns them: by (Delivery,

@@ -569,54 +569,9 @@ func (d *dirStore) recent(f File, now time.Time) bool {
 // list is ListDir's walk that does not enter the date folders outside
 // [from's day, to's day].
 func (d *dirStore) list(ctx context.Context, from, to time.Time) ([]File, error) {
-	lo := from.UTC().Truncate(24 * time.Hour)
-	hi := to.UTC().Add(24*time.Hour - time.Nanosecond).Truncate(24 * time.Hour)
-	var files []File
-	err := filepath.WalkDir(d.root, func(path string, de fs.DirEntry, err error) error {
-		if err != nil {
-			if path != d.root && errors.Is(err, fs.ErrNotExist) {
-				return nil // gone while we walked
-			}
-			return fmt.Errorf("stream: list %s: %w", d.root, err)
-		}
-		if path == d.root {
-			return ctx.Err()
-		}
-		rel, err := filepath.Rel(d.root, path)
-		if err != nil {
-			return fmt.Errorf("stream: list: %w", err)
-		}
-		slashed := filepath.ToSlash(filepath.Join(d.abs, rel))
-		if de.IsDir() {
-			if isHidden(de.Name()) {
-				return filepath.SkipDir
-			}
-			switch depth := layoutDepth(slashed + "/"); {
-			case depth == 2 && de.Name() != "CloudTrail":
-				return filepath.SkipDir // CloudTrail-Digest, Config, …
-			case depth >= 4 && depth <= 6 && !dateFolderWanted(slashed+"/", depth, lo, hi):
-				return filepath.SkipDir
-			}
-			return ctx.Err()
-		}
-		f, reason := ClassifyKey(slashed)
-		if reason != "" || !f.inRange(from, to) {
-			return nil
-		}
-		info, err := os.Stat(path) // follows a symbolic link
-		if err != nil || !info.Mode().IsRegular() {
-			return nil
-		}
-		f.Path, f.Size, f.Modified = path, info.Size(), info.ModTime()
-		files = append(files, f)
-		return nil
-	})
+	files, err := walkArchive(ctx, d.root, d.abs, from, to, true, map[string]int{})
 	if err != nil {
 		return nil, err
-	}
-	inTree := func(f File) bool { return strings.Contains("/"+filepath.ToSlash(f.Path)+"/", "/AWSLogs/") }
-	if slices.ContainsFunc(files, inTree) {
-		files = slices.DeleteFunc(files, func(f File) bool { return !inTree(f) })
 	}
 	SortFiles(files)
 	return files, nil
