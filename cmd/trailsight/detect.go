@@ -44,20 +44,13 @@ Examples:
 }
 
 func (c *detectCmd) Run(g *globals) error {
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := cpuProfile(c.CPUProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	cfg := configs.Default()
 	if c.Config != "" {
-		var err error
 		if cfg, err = configs.Load(c.Config); err != nil {
 			return err
 		}
@@ -148,4 +141,24 @@ func parseTime(flag, s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)", flag, s)
+}
+
+// cpuProfile starts a CPU profile into path (--cpuprofile; nothing when
+// path is empty); stop ends it.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

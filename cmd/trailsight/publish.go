@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,17 +91,11 @@ func (s *publishSummary) addBad(path, reason string) {
 }
 
 func (c *publishCmd) Run(g *globals) error {
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := cpuProfile(c.CPUProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	o, err := stream.ParseNATSURL(c.To)
 	if err != nil {
 		return err
