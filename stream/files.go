@@ -13,7 +13,8 @@ import (
 // Batch is one decoded file.
 type Batch struct {
 	File   File
-	Events []Event // may be non-empty with Err set: the lines decoded before a syntax error
+	Events []Event  // may be non-empty with Err set: the lines decoded before a syntax error
+	Raw    [][]byte // from DecodeFilesRaw: Raw[i] is Events[i]'s record as it stands in the file
 	Stats  DocStats
 	Err    error // a per-file failure: open, read, gunzip, syntax, not CloudTrail
 }
@@ -55,6 +56,17 @@ func OpenFile(f File) (io.ReadCloser, error) { return os.Open(f.Path) }
 // cancelled (some batches are then not sent), nil otherwise; every
 // goroutine it started has ended when it returns.
 func DecodeFiles(ctx context.Context, files []File, open func(File) (io.ReadCloser, error), workers int, out chan<- Batch) error {
+	return decodeFiles(ctx, files, open, workers, out, false)
+}
+
+// DecodeFilesRaw is DecodeFiles decoding with Decoder.DecodeRaw: each
+// Batch also holds every event's record as it stands in the file (Raw), for
+// those who pass records on (publish).
+func DecodeFilesRaw(ctx context.Context, files []File, open func(File) (io.ReadCloser, error), workers int, out chan<- Batch) error {
+	return decodeFiles(ctx, files, open, workers, out, true)
+}
+
+func decodeFiles(ctx context.Context, files []File, open func(File) (io.ReadCloser, error), workers int, out chan<- Batch, raw bool) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -103,7 +115,7 @@ func DecodeFiles(ctx context.Context, files []File, open func(File) (io.ReadClos
 			defer wg.Done()
 			dec := NewDecoder()
 			for i := range jobs {
-				slots[i%window] <- decodeFile(ctx, dec, files[i], open)
+				slots[i%window] <- decodeFile(ctx, dec, files[i], open, raw)
 			}
 		}()
 	}
@@ -148,7 +160,7 @@ func (e *ReadError) Error() string { return "stream: " + e.Op + " " + e.Path + "
 func (e *ReadError) Unwrap() error { return e.Err }
 
 // decodeFile reads and decodes one file.
-func decodeFile(ctx context.Context, dec *Decoder, f File, open func(File) (io.ReadCloser, error)) Batch {
+func decodeFile(ctx context.Context, dec *Decoder, f File, open func(File) (io.ReadCloser, error), raw bool) Batch {
 	b := Batch{File: f}
 	if ctx.Err() != nil {
 		b.Err = ctx.Err()
@@ -165,7 +177,21 @@ func decodeFile(ctx context.Context, dec *Decoder, f File, open func(File) (io.R
 		b.Err = err
 		return b
 	}
-	events, st, err := dec.Decode(buf.Bytes(), getEvents())
+	var (
+		events []Event
+		st     DocStats
+		err    error
+	)
+	if raw {
+		events = getEvents()
+		st, err = dec.DecodeRaw(buf.Bytes(), func(ev Event, r []byte) error {
+			events = append(events, ev)
+			b.Raw = append(b.Raw, bytes.Clone(r)) // r is in buffers reused by the next file
+			return nil
+		})
+	} else {
+		events, st, err = dec.Decode(buf.Bytes(), getEvents())
+	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", f.Path, err)
 	}

@@ -378,8 +378,8 @@ func (p *publisher) run(ctx context.Context, in string, workers int) (*publishSu
 }
 
 // runFiles lists the input as detect does and decodes its files in order
-// with DecodeFiles, which reads ahead in parallel; each file's bytes are
-// kept as read and decoded again with DecodeRaw for the records' own JSON.
+// with DecodeFilesRaw, which reads ahead in parallel and gives each event
+// with its record's own JSON.
 func (p *publisher) runFiles(ctx context.Context, in string, workers int, s *publishSummary, onRecord func(*stream.File, stream.Event, []byte) error) error {
 	files, skipped, open, err := listInput(ctx, in, time.Time{}, time.Time{})
 	if err != nil {
@@ -395,21 +395,18 @@ func (p *publisher) runFiles(ctx context.Context, in string, workers int, s *pub
 		p.log.Warn().Str("input", in).Msg("no CloudTrail log files found")
 		return nil
 	}
-	kept := &keptBytes{m: map[string][]byte{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan stream.Batch, 4)
 	decErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		decErr <- stream.DecodeFiles(ctx, files, kept.opener(open), workers, batches)
+		decErr <- stream.DecodeFilesRaw(ctx, files, open, workers, batches)
 	}()
-	dec := stream.NewDecoder()
 	var loopErr error
 	for b := range batches {
-		data, want := kept.take(b.File.Path), len(b.Events)
-		b.Release() // the events are decoded again, with their bytes
 		if loopErr != nil {
+			b.Release()
 			continue // drain so the decoder can stop
 		}
 		s.Bytes += b.File.Size
@@ -424,22 +421,15 @@ func (p *publisher) runFiles(ctx context.Context, in string, workers int, s *pub
 			s.addBad(b.File.Path, fmt.Sprintf("%d bad records: %s", b.Stats.BadRecords, b.Stats.BadReason))
 			p.log.Warn().Str("file", b.File.Path).Int("bad_records", b.Stats.BadRecords).Str("reason", b.Stats.BadReason).Msg("bad records skipped")
 		}
-		if data == nil || want == 0 {
-			continue // nothing detect would count either (unreadable, not CloudTrail…)
+		f := b.File
+		for i, ev := range b.Events {
+			if err := onRecord(&f, ev, b.Raw[i]); err != nil {
+				loopErr = err
+				cancel()
+				break
+			}
 		}
-		f, got := b.File, 0
-		// The same bytes, decoded the same way: the records DecodeFiles kept,
-		// or those before a syntax error.
-		_, err := dec.DecodeRaw(data, func(ev stream.Event, raw []byte) error {
-			got++
-			return onRecord(&f, ev, raw)
-		})
-		if errors.As(err, new(errStop)) {
-			loopErr = err
-			cancel()
-		} else if got != want {
-			p.log.Error().Str("file", f.Path).Int("events", want).Int("records", got).Msg("DecodeRaw and DecodeFiles disagree")
-		}
+		b.Release()
 	}
 	if err := <-decErr; err != nil && loopErr == nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -448,50 +438,6 @@ func (p *publisher) runFiles(ctx context.Context, in string, workers int, s *pub
 		return loopErr
 	}
 	return ctx.Err()
-}
-
-// keptBytes keeps what DecodeFiles's workers read of each file, for the
-// publisher to decode again; take removes it.
-type keptBytes struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (k *keptBytes) opener(open func(stream.File) (io.ReadCloser, error)) func(stream.File) (io.ReadCloser, error) {
-	return func(f stream.File) (io.ReadCloser, error) {
-		rc, err := open(f)
-		if err != nil {
-			return nil, err
-		}
-		buf := bytes.NewBuffer(make([]byte, 0, int(min(max(f.Size, 0), 64<<20))+bytes.MinRead))
-		return &keepingReader{r: io.TeeReader(rc, buf), rc: rc, done: func() {
-			k.mu.Lock()
-			k.m[f.Path] = buf.Bytes()
-			k.mu.Unlock()
-		}}, nil
-	}
-}
-
-func (k *keptBytes) take(path string) []byte {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	b := k.m[path]
-	delete(k.m, path)
-	return b
-}
-
-type keepingReader struct {
-	r    io.Reader
-	rc   io.ReadCloser
-	done func()
-	once sync.Once
-}
-
-func (k *keepingReader) Read(p []byte) (int, error) { return k.r.Read(p) }
-
-func (k *keepingReader) Close() error {
-	k.once.Do(k.done)
-	return k.rc.Close()
 }
 
 // appendCompact appends the JSON value raw (valid JSON, as DecodeRaw gives)
