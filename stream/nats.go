@@ -667,18 +667,25 @@ func NewNATSSource(ctx context.Context, opt NATSSourceOptions) (*NATSSource, err
 		MaxAckPending: opt.MaxAckPending,
 		FilterSubject: opt.FilterSubject,
 	}
-	if opt.InOrder {
-		// Messages handed out and never acked (the process died) would come
-		// back after AckWait, behind newer ones. Start the consumer again at
-		// its ack floor instead, so that they come first, in stream order.
-		if c, err := js.Consumer(rctx, opt.Stream, opt.Durable); err == nil {
-			if info, err := c.Info(rctx); err == nil && info.NumAckPending > 0 {
+	if c, err := js.Consumer(rctx, opt.Stream, opt.Durable); err == nil {
+		if info, err := c.Info(rctx); err == nil {
+			switch {
+			case opt.InOrder && info.NumAckPending > 0:
+				// Messages handed out and never acked (the process died)
+				// would come back after AckWait, behind newer ones. Start
+				// the consumer again at its ack floor instead, so that they
+				// come first, in stream order.
 				if err := js.DeleteConsumer(rctx, opt.Stream, opt.Durable); err != nil {
 					return fail(fmt.Errorf("consumer %s: restart at the ack floor: %w", opt.Durable, err))
 				}
 				ccfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 				ccfg.OptStartSeq = info.AckFloor.Stream + 1
 				opt.Logger.Info().Uint64("from_seq", ccfg.OptStartSeq).Int("unacked", info.NumAckPending).Msg("consumer restarted at its ack floor")
+			default:
+				// Where a durable consumer started cannot be updated, and
+				// no longer matters: it goes on from its ack floor. One
+				// restarted at its ack floor keeps that start.
+				ccfg.DeliverPolicy, ccfg.OptStartSeq, ccfg.OptStartTime = info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
 			}
 		}
 	}

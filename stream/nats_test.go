@@ -547,6 +547,40 @@ func TestNATSSourceCrash(t *testing.T) {
 	nc.Close()
 }
 
+// TestNATSSourceRestartsAgain: a consumer restarted at its ack floor
+// (InOrder, after a crash) starts by sequence; starting again with nothing
+// pending keeps that start instead of failing to update it.
+func TestNATSSourceRestartsAgain(t *testing.T) {
+	url := startJetStream(t)
+	nc, js := newEventsStream(t, url)
+	defer nc.Close()
+	for i := range 20 {
+		rec := fmt.Sprintf(`{"eventTime":"2024-01-02T03:04:%02dZ","eventSource":"s","eventName":"n","eventID":"id-%02d","recipientAccountId":"1","awsRegion":"r"}`, i, i)
+		if _, err := js.Publish(context.Background(), DefaultEventsPrefix+".1.r", []byte(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inOrder := func(o *NATSSourceOptions) { o.InOrder = true; o.Batch = 10 }
+	a := newSource(t, url, inOrder)
+	if evs, _, err := a.Next(context.Background()); err != nil || len(evs) == 0 {
+		t.Fatalf("first Next: %d events, %v", len(evs), err)
+	}
+	a.nc.Close() // dies with its batch unacked
+
+	b := newSource(t, url, inOrder) // restarted at the ack floor
+	drain(t, b, 20)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := newSource(t, url, inOrder) // nothing pending: the consumer as it is
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if evs, _, err := c.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("third start: %d events, %v; want none", len(evs), err)
+	}
+	_ = c.Close()
+}
+
 func TestNewNATSSourceErrors(t *testing.T) {
 	url := startJetStream(t)
 	if _, err := NewNATSSource(context.Background(), NATSSourceOptions{URL: url, Stream: "MISSING", Timeout: 2 * time.Second}); err == nil ||
