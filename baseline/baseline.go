@@ -153,6 +153,20 @@ func (m *Model) fallback(s int) float64 {
 // unusual (the first weekend is not judged by weekdays).
 func (m *Model) Established(minute int64) bool { return m.RateN[Slot(minute)] >= 2 }
 
+// ExpectedQuiet returns the expected calls per minute at minute on the
+// quietest kind of day the series has shown at that hour: on a weekday, the
+// same hour of the weekend when that is lower and established. A public
+// holiday is a weekday as quiet as a Sunday; a silence judged by it says
+// "this is stopped", not "this is a day off".
+func (m *Model) ExpectedQuiet(minute int64) float64 {
+	e := m.Expected(minute)
+	s := Slot(minute)
+	if s >= 24 || m.RateN[s+24] < 2 {
+		return e
+	}
+	return math.Min(e, float64(m.Rate[s+24])*m.level())
+}
+
 // Dispersion returns the variance-to-mean ratio to score with (≥ 1).
 func (m *Model) Dispersion() float64 {
 	if m.Disp < 1 {

@@ -71,6 +71,60 @@ func TestExpectedLearnsDailyShape(t *testing.T) {
 	}
 }
 
+func TestExpectedQuiet(t *testing.T) {
+	mon := minuteOf("2026-03-02T00:00:00Z")
+	office := func(h int) float64 { // busy weekday days, quiet nights, quieter weekends
+		day, hour := h/24, h%24
+		switch {
+		case day >= 5:
+			return 0.5
+		case hour >= 9 && hour < 17:
+			return 10
+		}
+		return 2
+	}
+	var m Model
+	learnWeek(&m, mon, office)
+	learnWeek(&m, mon+7*1440, office)
+	tests := []struct {
+		at   string
+		want float64
+	}{
+		{"2026-03-17T10:00:00Z", 0.5}, // a Tuesday's day: as quiet as the weekend
+		{"2026-03-17T03:00:00Z", 0.5}, // its night too
+		{"2026-03-21T10:00:00Z", 0.5}, // Saturday: the weekend itself
+	}
+	for _, tc := range tests {
+		if got := m.ExpectedQuiet(minuteOf(tc.at)); math.Abs(got-tc.want) > 0.05*tc.want {
+			t.Errorf("ExpectedQuiet(%s) = %.3f, want %.3f", tc.at, got, tc.want)
+		}
+	}
+
+	// A series busier at weekends keeps its weekday expectation; one whose
+	// weekend is not established yet too.
+	var w Model
+	learnWeek(&w, mon, func(h int) float64 { return 1 + 4*float64(b(h/24 >= 5)) })
+	learnWeek(&w, mon+7*1440, func(h int) float64 { return 1 + 4*float64(b(h/24 >= 5)) })
+	tue := minuteOf("2026-03-17T10:00:00Z")
+	if got, want := w.ExpectedQuiet(tue), w.Expected(tue); got != want || math.Abs(want-1) > 0.15 {
+		t.Errorf("weekend-busy series: ExpectedQuiet on a Tuesday = %.3f, want Expected %.3f (about 1)", got, want)
+	}
+	var n Model
+	for h := range 5 * 24 { // Monday to Friday only
+		n.ObserveHour(mon+int64(h)*60, 120, 240, false)
+	}
+	if got, want := n.ExpectedQuiet(minuteOf("2026-03-06T10:00:00Z")), n.Expected(minuteOf("2026-03-06T10:00:00Z")); got != want {
+		t.Errorf("weekend never seen: ExpectedQuiet = %.3f, want Expected %.3f", got, want)
+	}
+}
+
+func b(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
 func TestBurstBarelyMovesBaseline(t *testing.T) {
 	var m Model
 	mon := minuteOf("2026-03-02T00:00:00Z")

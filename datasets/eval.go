@@ -41,6 +41,13 @@ type Report struct {
 	MedianDelayMinutes float64 `json:"medianDelayMinutes"` // over detected labels: first insight start - label start
 	WorstDelayMinutes  float64 `json:"worstDelayMinutes"`
 
+	// Gaps of periodic jobs (labels with PeriodMinutes), and how many were
+	// reported within two periods of the first missed run (the issue's
+	// target); the worst delay of the detected ones, in periods.
+	PeriodicGaps         int     `json:"periodicGaps"`
+	GapsWithin2Periods   int     `json:"gapsWithin2Periods"`
+	WorstGapDelayPeriods float64 `json:"worstGapDelayPeriods"`
+
 	Kinds  []KindReport  `json:"kinds"`  // burst, gap, limit, error
 	Decoys []DecoyReport `json:"decoys"` // one per decoy kind present
 
@@ -319,6 +326,9 @@ func Evaluate(l Labels, ins []detector.Insight, opt EvalOptions) Report {
 	var all []float64
 	delays := map[string][]float64{}
 	for j, lb := range l.Labels {
+		if lb.Kind == KindGap && lb.PeriodMinutes > 0 {
+			r.PeriodicGaps++
+		}
 		switch {
 		case lb.Kind == KindUnseen:
 		case lb.Decoy:
@@ -328,6 +338,13 @@ func Evaluate(l Labels, ins []detector.Insight, opt EvalOptions) Report {
 		case hit[j]:
 			r.Detected++
 			d := firstHit[j].Sub(lb.Start).Minutes()
+			if lb.Kind == KindGap && lb.PeriodMinutes > 0 {
+				p := d / float64(lb.PeriodMinutes)
+				if p <= 2 {
+					r.GapsWithin2Periods++
+				}
+				r.WorstGapDelayPeriods = math.Max(r.WorstGapDelayPeriods, p)
+			}
 			all = append(all, d)
 			delays[lb.Kind] = append(delays[lb.Kind], d)
 			if k := byKind[lb.Kind]; k != nil {
@@ -393,6 +410,10 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "%-7s %6d %8d %8d %6d %9s %6s %12s %11s\n", "all", r.Labels, r.Detected, r.Insights, r.True,
 		pct(r.Precision, r.Insights), pct(r.Recall, r.Labels), minutes(r.MedianDelayMinutes, r.Detected), minutes(r.WorstDelayMinutes, r.Detected))
+	if r.PeriodicGaps > 0 {
+		fmt.Fprintf(&b, "\njob gaps reported within 2 periods of the first missed run: %d of %d (worst %.2f periods)\n",
+			r.GapsWithin2Periods, r.PeriodicGaps, r.WorstGapDelayPeriods)
+	}
 	if len(r.Decoys) > 0 {
 		b.WriteString("\ndecoys (insights here are false):\n")
 		for _, d := range r.Decoys {

@@ -227,6 +227,36 @@ func TestEvaluatePerKindAndDecoys(t *testing.T) {
 	}
 }
 
+func TestEvaluateJobGapDelay(t *testing.T) {
+	job := func(name string, start, period int) Label {
+		l := lbl(KindGap, name, "", start, start+4*period)
+		l.PeriodMinutes = period
+		return l
+	}
+	labels := Labels{Labels: []Label{
+		job("CreateSnapshot", 0, 60),                // reported 90 min after the first missed run: 1.5 periods
+		job("PutMetricData", 1000, 15),              // reported 45 min after: 3 periods, too late
+		job("StartBuild", 3000, 360),                // missed: not within
+		lbl(KindGap, "SendMessage", "", 5000, 5100), // a steady flow: no period, not counted
+	}}
+	got := Evaluate(labels, cat(
+		ins("a", "CreateSnapshot", detector.ApiCallRate, "", 90, 200, "below", 3, 0),
+		ins("b", "PutMetricData", detector.ApiCallRate, "", 1045, 1050, "below", 3, 0),
+		ins("c", "SendMessage", detector.ApiCallRate, "", 5010, 5100, "below", 3, 0),
+	), EvalOptions{})
+	if got.PeriodicGaps != 3 || got.GapsWithin2Periods != 1 || got.WorstGapDelayPeriods != 3 {
+		t.Errorf("periodic gaps %d, within 2 periods %d, worst %v periods; want 3, 1, 3",
+			got.PeriodicGaps, got.GapsWithin2Periods, got.WorstGapDelayPeriods)
+	}
+	var b strings.Builder
+	if err := got.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := "job gaps reported within 2 periods of the first missed run: 1 of 3 (worst 3.00 periods)"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+}
+
 func TestLoadInsights(t *testing.T) {
 	dir := t.TempDir()
 	all := cat(ins("a", "CreateTags", detector.ApiCallRate, "", 1, 5, "above", 1, 20), ins("b", "DescribeInstances", detector.ApiErrorRate, "RequestLimitExceeded", 8, 9, "above", 0, 3))

@@ -400,6 +400,7 @@ func (p *planner) gaps() {
 		first, next := nextRun(st, catalog[s]), nextRun(en, catalog[s])
 		p.label(KindGap, "ApiCallRateInsight", ri, s, "", first, next,
 			fmt.Sprintf("a job that runs every %d min stops for %d runs", per, (next-first)/int64(per*60)))
+		p.labels[len(p.labels)-1].PeriodMinutes = per
 	}
 	// A steady flow stops.
 	s = p.pick(streamsTagged("steady"))

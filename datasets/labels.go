@@ -48,6 +48,9 @@ type Label struct {
 	End         time.Time `json:"end"`
 	Decoy       bool      `json:"decoy,omitempty"`
 	Note        string    `json:"note,omitempty"`
+	// PeriodMinutes is the period of the job whose gap this is (0 for a
+	// steady flow and other kinds); Start is then its first missed run.
+	PeriodMinutes int `json:"periodMinutes,omitempty"`
 }
 
 // Labels is the content of a scenario's labels.json.

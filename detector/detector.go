@@ -823,7 +823,9 @@ func (d *Detector) checkGap(sid uint32, s *series, m int64) {
 	}
 	silence := m - s.model.LastRun
 	if s.model.Established(m) {
-		s.silent += s.model.Expected(m)
+		// Judged by the quietest day it has shown at this hour: a weekday
+		// holiday as quiet as a Sunday is not a gap.
+		s.silent += s.model.ExpectedQuiet(m)
 	}
 	var period float64
 	fire := false

@@ -148,6 +148,36 @@ func TestScenarios(t *testing.T) {
 			wantKinds: []string{"gap"}, wantStart: []int{minute(3, 11, 5) + 120},
 		},
 		{
+			// An office flow (the generator's: busy on weekday days, a call
+			// an hour or so on weekday nights, every two hours at weekends).
+			// Day 15, a Tuesday, is a public holiday: nothing from 18:00 the
+			// day before until 16:00, 22 hours. Judged by weekdays the
+			// silence is impossible; judged by the weekend, a quiet day off.
+			name: "holiday as quiet as a Sunday is not a gap", days: 17,
+			traffic: []traffic{{name: "UpdateFunctionCode", rate: func(i int) float64 {
+				day, h := i/1440, i%1440/60
+				switch {
+				case day == 14 && h >= 18, day == 15 && h < 16:
+					return 0
+				case day%7 >= 5 || day == 15:
+					return 0.0086
+				case h >= 9 && h < 17:
+					return 0.15
+				}
+				return 0.017
+			}}, {name: "DescribeVolumes", rate: steady}},
+		},
+		{
+			name: "steady flow stops on a weekday", days: 12,
+			traffic: []traffic{{name: "PutRecord", rate: func(i int) float64 {
+				if i >= minute(10, 10, 0) && i < minute(10, 14, 0) {
+					return 0
+				}
+				return 1
+			}}},
+			wantKinds: []string{"gap"}, wantStart: []int{minute(10, 10, 0) + 10},
+		},
+		{
 			name: "throttling storm", days: 4,
 			traffic: []traffic{
 				{name: "DescribeInstances", err: "RequestLimitExceeded", rate: func(i int) float64 {
