@@ -174,6 +174,7 @@ type Detector struct {
 	started bool
 	loaded  bool  // started from saved models (LoadModels)
 	start   int64 // first minute the detector knows about
+	from    int64 // first minute of its own events: before it, a warm start knows hours only from its model
 	maxSec  int64 // largest event time seen, Unix seconds
 	closed  int64 // every minute ≤ closed is closed
 
@@ -284,7 +285,8 @@ func (t *topK) decay(f float32) {
 }
 
 type openInsight struct {
-	gap       bool
+	gap       bool  // a silence: ends at the next call (or goes on as a drop, see continueOpen)
+	drop      bool  // a rate far below the quietest day's: ends when the rate is back
 	start     int64 // first unusual minute
 	lastAnom  int64 // latest unusual minute
 	folded    int64 // minutes ≤ folded are counted into total/attrs
@@ -416,6 +418,7 @@ func (d *Detector) start0(m, sec int64) {
 	d.started = true
 	first := m - d.lateMin
 	d.closed = first - 1
+	d.from = first
 	d.maxSec = sec
 	if !d.loaded || first < d.start {
 		d.start = first
@@ -636,7 +639,7 @@ func (d *Detector) closeMinute(m int64) {
 		for _, sid := range b.sids {
 			s := d.series[sid]
 			s.touched = m
-			learn := s.open == nil || !s.open.gap
+			learn := s.open == nil || !(s.open.gap || s.open.drop)
 			s.model.ObserveActive(m, learn)
 			s.silent = 0
 			if s.open != nil {
@@ -817,6 +820,76 @@ func (d *Detector) burst(sid uint32, s *series, m int64, windows []int) {
 	d.emitStart(s, m)
 }
 
+// dropHours are the windows, in hours, tested for a drop as each hour
+// closes; dropRatio is how far below the expectation a window must be.
+var dropHours = [...]int{1, 3}
+
+const dropRatio = 2
+
+// checkDrop tests, as hour closes, whether the calls of the last hours of
+// a series are far fewer than even its quietest kind of day at those hours
+// expects (see baseline.Model.ExpectedQuiet): a flow that slowed to a
+// trickle, which a gap (silence) does not catch. A weekday holiday as quiet
+// as a Sunday is no drop.
+func (d *Detector) checkDrop(sid uint32, s *series, hour int64) {
+	if s.model.Hours < 48 {
+		return
+	}
+	disp, kappa := s.model.Dispersion(), s.model.NoiseVar()
+	best, bestH := 0.0, 0
+	var bestObs, bestExp float64
+	for _, k := range dropHours {
+		first := hour - int64(k) + 1
+		if first*60 < d.from || first*60 < s.lastEnd || first <= s.hourTop-hourRing {
+			continue
+		}
+		var obs, exp float64
+		known := true
+		for h := first; h <= hour; h++ {
+			if !s.model.Established(h * 60) {
+				known = false
+				break
+			}
+			obs += float64(s.hour(h))
+			exp += s.model.ExpectedQuiet(h*60) * 60
+		}
+		if !known || obs*dropRatio > exp {
+			continue
+		}
+		if sc := lowScore(obs, exp, disp, kappa); sc >= d.cfg.Threshold && sc > best {
+			best, bestH, bestObs, bestExp = sc, k, obs, exp
+		}
+	}
+	if bestH == 0 {
+		return
+	}
+	start, m := (hour-int64(bestH)+1)*60, hour*60+59
+	o := &openInsight{drop: true, start: start, lastAnom: m, folded: m, total: bestObs}
+	if d.cfg.Explain {
+		lo, hi := band(bestExp, disp)
+		o.expl = &Explanation{Kind: "drop", Direction: "below", Observed: bestObs, Expected: round4(bestExp),
+			BandLow: round4(lo), BandHigh: round4(hi), Score: round2(best), WindowMinutes: bestH * 60,
+			Slot: baseline.SlotName(baseline.Slot(start))}
+	}
+	// Contributors: the minutes whose are still kept (the last hour).
+	d.sumMinutes(sid, s, max(start, m-maxWindow+1), m, &o.attrs)
+	d.open[sid] = struct{}{}
+	s.open = o
+	d.emitStart(s, m)
+}
+
+// stillLow reports whether the last quarter hour of an open drop is still
+// clearly below the expectation.
+func (d *Detector) stillLow(s *series, m int64) bool {
+	const w = 15
+	obs := d.windowSum(s, m, w)
+	var exp float64
+	for t := m - w + 1; t <= m; t++ {
+		exp += s.model.ExpectedQuiet(t)
+	}
+	return obs*1.5 < exp && lowScore(obs, exp, s.model.Dispersion(), s.model.NoiseVar()) >= 2
+}
+
 func (d *Detector) checkGap(sid uint32, s *series, m int64) {
 	if s.model.LastRun == 0 {
 		return
@@ -861,11 +934,28 @@ func (d *Detector) continueOpen(sid uint32, s *series, m int64) {
 	if m < o.start {
 		return // declared early, from a minute still ahead of the closed ones
 	}
-	if o.gap {
-		if s.count(m) > 0 {
-			d.end(sid, s, m)
-		} else {
+	if o.drop {
+		if d.stillLow(s, m) {
 			o.lastAnom = m
+			d.fold(sid, s, m)
+		} else if m-o.lastAnom >= int64(d.cfg.Calm) {
+			d.end(sid, s, o.lastAnom+1)
+		}
+		return
+	}
+	if o.gap {
+		switch {
+		case s.count(m) == 0:
+			o.lastAnom = m
+		case d.stillLow(s, m):
+			// The calls came back as a trickle far below the rate: the
+			// same insight goes on as a drop, rather than a gap at each
+			// of the trickle's silences.
+			o.gap, o.drop = false, true
+			o.lastAnom = m
+			d.fold(sid, s, m)
+		default:
+			d.end(sid, s, m)
 		}
 		return
 	}
@@ -940,11 +1030,17 @@ func (d *Detector) closeHour(h0 int64) {
 		s.setHour(hour, uint32(sum))
 		s.hourTop = hour
 		s.dropRing(d.closed)
-		if h0 >= d.start { // the hour the detector started in is partial: not learned
-			s.model.ObserveNoise(h0, sum, sq5, s.anomHour || s.open != nil)
-			s.model.ObserveHour(h0, sum, sq, s.anomHour || s.open != nil)
+		if s.open == nil && s.key.Measure == baseline.Calls && h0 >= d.start && d.warm(h0) {
+			d.checkDrop(uint32(sid), s, hour)
 		}
-		s.anomHour = s.open != nil
+		if h0 >= d.start { // the hour the detector started in is partial: not learned
+			// An hour of a drop is learned (a lasting lower level is
+			// absorbed, and ends the drop), but not for the noise.
+			dropping := s.open != nil && s.open.drop
+			s.model.ObserveNoise(h0, sum, sq5, s.anomHour || s.open != nil)
+			s.model.ObserveHour(h0, sum, sq, s.anomHour || (s.open != nil && !dropping))
+		}
+		s.anomHour = s.open != nil && !s.open.drop
 		for i := range s.battr {
 			s.battr[i].decay(decay)
 		}
@@ -1093,11 +1189,15 @@ func (d *Detector) emitStart(s *series, m int64) {
 		InsightDuration:  int(mins),
 		BaselineDuration: o.baseDur,
 	}
-	if !o.gap {
+	switch {
+	case o.drop:
+		ins.Stats.InsightAverage = round6(o.total / mins)
+		ins.Attributions = d.attributions(s, o.attrs, mins, o.baseAttrs)
+	case !o.gap:
 		var attrs [3]map[string]float64
 		d.sumMinutes(d.ids[s.key], s, o.start, m, &attrs)
 		ins.Attributions = d.attributions(s, attrs, mins, o.baseAttrs)
-	} else {
+	default:
 		ins.Stats.InsightAverage = 0
 		ins.Attributions = d.attributions(s, [3]map[string]float64{}, 1, o.baseAttrs)
 	}
@@ -1115,6 +1215,8 @@ func (d *Detector) end(sid uint32, s *series, end int64) {
 	o := s.open
 	if !o.gap {
 		d.fold(sid, s, end-1)
+	}
+	if !o.gap && !o.drop {
 		// The burst's whole size sets the bar for the next one (a Start
 		// declared early saw only its beginning).
 		if w := int(end - o.start); d.cfg.PeakCap > 0 && w > 0 {

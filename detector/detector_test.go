@@ -89,6 +89,17 @@ func run(t *testing.T, evs []stream.Event, chunk int) []Insight {
 
 func minute(day, hour, min int) int { return day*1440 + hour*60 + min }
 
+// dropTraffic is a steady flow of 20 calls a minute that slows to 3 on
+// day 4 (a Friday) from 10:00 to 14:00: never silent for long, so no gap.
+func dropTraffic() traffic {
+	return traffic{name: "PutRecords", rate: func(i int) float64 {
+		if i >= minute(4, 10, 0) && i < minute(4, 14, 0) {
+			return 3
+		}
+		return 20
+	}}
+}
+
 func TestScenarios(t *testing.T) {
 	steady := func(i int) float64 { return 2 }
 	tests := []struct {
@@ -166,6 +177,22 @@ func TestScenarios(t *testing.T) {
 				}
 				return 0.017
 			}}, {name: "DescribeVolumes", rate: steady}},
+		},
+		{
+			name: "busy flow slows far below its quietest day", days: 5,
+			traffic: []traffic{dropTraffic()}, wantKinds: []string{"drop"}, wantStart: []int{minute(4, 10, 0)},
+		},
+		{
+			// Silent at first, then a call every few minutes for four
+			// hours: one insight, not a gap at each long silence.
+			name: "steady flow slows to a trickle", days: 5,
+			traffic: []traffic{{name: "PutRecord", rate: func(i int) float64 {
+				if i >= minute(4, 10, 0) && i < minute(4, 14, 0) {
+					return 0.2
+				}
+				return 3
+			}}},
+			wantKinds: []string{"gap"}, wantStart: []int{minute(4, 10, 20)}, // at its first long silence
 		},
 		{
 			name: "steady flow stops on a weekday", days: 12,
@@ -461,4 +488,52 @@ func TestEarlyLatency(t *testing.T) {
 		}
 	}
 	t.Logf("event-time delays from the start of the first unusual minute to the Start: %v", delays)
+}
+
+// TestDrop: a busy flow that slows to a seventh of its rate for four hours
+// is one insight below its baseline, from the hour the drop began to its
+// end, explained.
+func TestDrop(t *testing.T) {
+	got := run(t, synth(5, 7, dropTraffic()), 500)
+	checkPairs(t, got)
+	if len(got) != 2 {
+		t.Fatalf("got %d insight events, want one Start and one End: %+v", len(got), got)
+	}
+	st, en := got[0], got[1]
+	if want := t0.Add(time.Duration(minute(4, 10, 0)) * time.Minute); !st.Time.Equal(want) {
+		t.Errorf("Start at %v, want %v", st.Time, want)
+	}
+	if lo, hi := t0.Add(time.Duration(minute(4, 14, 0))*time.Minute), t0.Add(time.Duration(minute(4, 14, 20))*time.Minute); en.Time.Before(lo) || en.Time.After(hi) {
+		t.Errorf("End at %v, want between %v and %v", en.Time, lo, hi)
+	}
+	e := st.Explanation
+	if e == nil || e.Kind != "drop" || e.Direction != "below" || e.Observed*dropRatio > e.Expected || e.Score < DefaultConfig().Threshold {
+		t.Fatalf("explanation %+v, want a drop below, observed under half the expectation, past the threshold", e)
+	}
+	if en.Stats.InsightAverage > 4 || en.Stats.InsightAverage < 2 || en.Stats.BaselineAverage < 15 {
+		t.Errorf("End statistics %+v: want an insight average near 3 against a baseline near 20", en.Stats)
+	}
+}
+
+// TestTrickle: a flow that falls silent, then comes back as a trickle, is
+// one insight that lasts until the rate is back, and its End says how few
+// calls came.
+func TestTrickle(t *testing.T) {
+	got := run(t, synth(5, 7, traffic{name: "PutRecord", rate: func(i int) float64 {
+		if i >= minute(4, 10, 0) && i < minute(4, 14, 0) {
+			return 0.2
+		}
+		return 3
+	}}), 500)
+	checkPairs(t, got)
+	if len(got) != 2 {
+		t.Fatalf("got %d insight events, want one Start and one End", len(got))
+	}
+	en := got[1]
+	if lo, hi := t0.Add(time.Duration(minute(4, 14, 0))*time.Minute), t0.Add(time.Duration(minute(4, 14, 20))*time.Minute); en.Time.Before(lo) || en.Time.After(hi) {
+		t.Errorf("End at %v, want between %v and %v", en.Time, lo, hi)
+	}
+	if a := en.Stats.InsightAverage; a < 0.1 || a > 0.4 {
+		t.Errorf("End insight average %v calls/min, want about 0.2", a)
+	}
 }

@@ -86,7 +86,7 @@ type AttrValue struct {
 // Explanation says why trailsight raised an insight. It is not part of AWS's
 // format; it is encoded under insightContext.explanation when non-nil.
 type Explanation struct {
-	Kind          string  `json:"kind"`                    // "burst", "gap", "errorSpike", "limit"
+	Kind          string  `json:"kind"`                    // "burst", "gap", "drop", "errorSpike", "limit"
 	Direction     string  `json:"direction"`               // "above" or "below"
 	Observed      float64 `json:"observed"`                // events in the window that fired
 	Expected      float64 `json:"expected"`                // expected events in that window

@@ -33,6 +33,26 @@ func tailScore(k, lambda, disp, kappa float64) float64 {
 	return math.Min(-math.Log10(p), maxScore)
 }
 
+// lowScore returns -log10 P(X ≤ k) for a count X with mean lambda and
+// variance disp·lambda + kappa·lambda² (see tailScore): how surprising so
+// few calls are.
+func lowScore(k, lambda, disp, kappa float64) float64 {
+	if lambda <= 0 || k >= lambda {
+		return 0
+	}
+	var p float64
+	if inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa); inv <= 1e-9 {
+		p = mathext.GammaIncRegComp(k+1, lambda) // P(Poisson(λ) ≤ k)
+	} else {
+		r := 1 / inv
+		p = mathext.RegIncBeta(r, k+1, r/(r+lambda)) // P(NB(r, r/(r+λ)) ≤ k)
+	}
+	if !(p > 0) {
+		return maxScore
+	}
+	return math.Min(-math.Log10(p), maxScore)
+}
+
 // zeroScore returns -log10 P(X = 0) for a count with mean lambda and
 // variance disp·lambda + kappa·lambda² (see tailScore): how surprising a
 // silence is.

@@ -55,3 +55,40 @@ func TestZeroScore(t *testing.T) {
 		}
 	}
 }
+
+func TestLowScore(t *testing.T) {
+	// P(Poisson(10) ≤ 2) = e⁻¹⁰(1 + 10 + 50).
+	poisson := -math.Log10(math.Exp(-10) * 61)
+	for _, tc := range []struct {
+		name                   string
+		k, lambda, disp, kappa float64
+		want                   float64
+	}{
+		{"Poisson", 2, 10, 1, 0, poisson},
+		{"at the expectation", 10, 10, 1, 0.2, 0},
+		{"above it", 30, 10, 1, 0.2, 0},
+		{"nothing expected", 0, 0, 1, 0, 0},
+		// NB with r = 1/κ = 1, p = 1/2: P(X ≤ 0) = 1/2; with λ = 3, p = 1/4: P(X ≤ 1) = 1/4 + 3/16.
+		{"kappa, none", 0, 1, 1, 1, math.Log10(2)},
+		{"kappa, one", 1, 3, 1, 1, -math.Log10(0.25 + 3.0/16)},
+	} {
+		if got := lowScore(tc.k, tc.lambda, tc.disp, tc.kappa); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: lowScore(%v, %v, %v, %v) = %v, want %v", tc.name, tc.k, tc.lambda, tc.disp, tc.kappa, got, tc.want)
+		}
+	}
+	// No calls at all: the silence's own score, with or without κ.
+	for _, kappa := range []float64{0, 0.05, 0.5} {
+		if l, z := lowScore(0, 40, 1.5, kappa), zeroScore(40, 1.5, kappa); math.Abs(l-z) > 1e-6*z {
+			t.Errorf("κ %v: lowScore(0) = %v, zeroScore = %v", kappa, l, z)
+		}
+	}
+	// Fewer calls are more surprising.
+	prev := math.Inf(1)
+	for k := 0.0; k < 100; k += 10 {
+		s := lowScore(k, 100, 1, 0.05)
+		if s > prev {
+			t.Errorf("lowScore(%v, 100) = %v > lowScore(%v) = %v", k, s, k-10, prev)
+		}
+		prev = s
+	}
+}

@@ -39,7 +39,7 @@ import (
 // occurrences by index), so the same state always gives the same bytes.
 const (
 	stateMagic   = "trailsight-state"
-	stateVersion = 1
+	stateVersion = 2    // 2: an open insight may be a drop; version 1 states are read as well
 	stateChunk   = 1024 // series per embedded model blob: bounds the memory Save needs
 )
 
@@ -193,6 +193,7 @@ func (d *Detector) encode(e *stateEncoder) {
 	e.bool(d.started)
 	e.bool(d.loaded)
 	e.i64(d.start)
+	e.i64(d.from)
 	e.i64(d.maxSec)
 	e.i64(d.closed)
 
@@ -291,7 +292,7 @@ func (e *stateEncoder) series(s *series, ring int64, n *names) {
 	e.i64(s.lastEnd)
 	e.bool(s.open != nil)
 	if o := s.open; o != nil {
-		e.bool(o.gap)
+		e.u64(openKind(o))
 		e.i64(o.start)
 		e.i64(o.lastAnom)
 		e.i64(o.folded)
@@ -376,12 +377,30 @@ func (e *stateEncoder) explanation(x *Explanation) {
 	e.i64(int64(x.SilentMinutes))
 }
 
+// Kinds of open insight in a state (version 1 wrote a gap flag: 0 or 1).
+const (
+	openBurst = 0 // bursts, error spikes, limit hits
+	openGap   = 1
+	openDrop  = 2
+)
+
+func openKind(o *openInsight) uint64 {
+	switch {
+	case o.gap:
+		return openGap
+	case o.drop:
+		return openDrop
+	}
+	return openBurst
+}
+
 // decode fills the new detector d from the inside of a state (between the
 // magic and the checksum), and checks that what it read hangs together.
 func (d *Detector) decode(b []byte) error {
 	x := &stateDecoder{b: b, size: len(b)}
-	if v := x.u64(); x.err == nil && v != stateVersion {
-		return fmt.Errorf("%w: version %d, this build reads %d", ErrStateFormat, v, stateVersion)
+	x.version = x.u64()
+	if x.err == nil && x.version != stateVersion && x.version != 1 {
+		return fmt.Errorf("%w: version %d, this build reads %d", ErrStateFormat, x.version, stateVersion)
 	}
 	fp := x.fixed64()
 	text := string(x.bytes())
@@ -395,6 +414,10 @@ func (d *Detector) decode(b []byte) error {
 	d.started = x.bool()
 	d.loaded = x.bool()
 	d.start = x.i64()
+	d.from = d.start
+	if x.version >= 2 {
+		d.from = x.i64()
+	}
 	d.maxSec = x.i64()
 	d.closed = x.i64()
 
@@ -552,7 +575,15 @@ func (x *stateDecoder) series(s *series, ring int64, n *names) {
 		return
 	}
 	o := &openInsight{}
-	o.gap = x.bool()
+	switch k := x.u64(); k {
+	case openBurst:
+	case openGap:
+		o.gap = true
+	case openDrop:
+		o.drop = true
+	default:
+		x.failf("insight kind %d", k)
+	}
 	o.start = x.i64()
 	o.lastAnom = x.i64()
 	o.folded = x.i64()
@@ -713,10 +744,11 @@ func (e *stateEncoder) str(s string) {
 // stateDecoder reads what stateEncoder wrote. The first error sticks and
 // empties the input, so that every later read returns zero.
 type stateDecoder struct {
-	b    []byte
-	size int // len(b) at the start, to report offsets
-	err  error
-	strs []string
+	b       []byte
+	size    int // len(b) at the start, to report offsets
+	err     error
+	version uint64
+	strs    []string
 
 	scratch []uint32 // a ring's counts, read before they are stored
 }

@@ -298,6 +298,7 @@ func stateScenarios() []cutCase {
 				return 0.02
 			}},
 			traffic{name: "RunInstances", err: "UnauthorizedOperation", rate: func(int) float64 { return 0.05 }}), 3)},
+		{name: "drop", cfg: cfg, chunk: 700, evs: disorder(synth(5, 7, dropTraffic()), 5)},
 		{name: "weekly peak", cfg: cfg, chunk: 997, evs: disorder(synth(15, 7,
 			traffic{name: "StartQueryExecution", rate: func(i int) float64 {
 				if d := i / 1440; d%7 == 3 && i%1440 >= 13*60 && i%1440 < 16*60 {
@@ -446,7 +447,7 @@ func TestStateDamaged(t *testing.T) {
 		{name: "flipped byte in the checksum", data: flipBody(len(body) - 2), want: "checksum mismatch"},
 		{name: "body truncated, checksum fixed", data: withCRC(body[:len(body)/2]), want: "at byte"},
 		{name: "newer version", data: withCRC(slices.Concat([]byte(stateMagic), []byte{stateVersion + 1}, body[len(stateMagic)+1:len(body)-4])),
-			want: "version 2, this build reads 1"},
+			want: fmt.Sprintf("version %d, this build reads %d", stateVersion+1, stateVersion)},
 		{name: "bytes after the end", data: withCRC(slices.Concat(body[:len(body)-4], []byte{0})), want: "1 bytes after the end"},
 	}
 	for _, tc := range tests {
@@ -593,9 +594,9 @@ var knownFields = []struct {
 	v      any
 	fields string
 }{
-	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series names started loaded start maxSec closed pend lastB lastBm open armed out stats"},
+	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series names started loaded start from maxSec closed pend lastB lastBm open armed out stats"},
 	{series{}, "key model ring ringTop hourly hourTop battr bmin silent touched anomHour lastEnd open"},
-	{openInsight{}, "gap start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
+	{openInsight{}, "gap drop start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
 	{minuteBucket{}, "sids first e other"},
 	{attrEntry{}, "arn ua err n next"},
 	{topK{}, "v c"},
