@@ -78,7 +78,7 @@ func DefaultConfig() Config {
 		Windows:        []int{1, 5, 15, 60},
 		Threshold:      7,
 		MinCount:       5,
-		MinRatio:       3,
+		MinRatio:       2.5,
 		Calm:           5,
 		Warmup:         24 * time.Hour,
 		GapFactor:      2,
