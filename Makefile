@@ -44,6 +44,8 @@ demo: ## the no-setup demo
 	$(GO) run ./cmd/trailsight demo
 
 QDIR ?= /tmp/trailsight-quality
+# The generator's default start (2026-03-02) plus its 7 days of history, which hold no planted anomaly.
+HISTORY_END ?= 2026-03-09
 quality: build ## detection quality: default scenario, seeds 2-4 (28 days, 4 accounts), background-only false-alarm rate, NAB (~10 min)
 	@mkdir -p $(QDIR)
 	@set -e; for s in "1 14 2" "2 28 4" "3 28 4" "4 28 4"; do set -- $$s; \
@@ -51,10 +53,17 @@ quality: build ## detection quality: default scenario, seeds 2-4 (28 days, 4 acc
 		test -f $$d/labels.json || ./bin/trailsight gen --out $$d --seed $$1 --days $$2 --accounts $$3; \
 		rm -rf $$d.ins; ./bin/trailsight --log-level error detect --in $$d --out $$d.ins --progress never 2>/dev/null; \
 		echo "== seed $$1, $$2 days, $$3 accounts"; ./bin/trailsight eval --labels $$d/labels.json $$d.ins | grep -vE '^  (20|…)'; \
+		./bin/trailsight --log-level error baseline --in $$d --to $(HISTORY_END) --model $$d.tsm >/dev/null 2>&1; \
+		rm -rf $$d.warm; ./bin/trailsight --log-level error detect --in $$d --from $(HISTORY_END) --model $$d.tsm --out $$d.warm --progress never 2>/dev/null; \
+		echo "-- warm: baseline of the history week, detect from $(HISTORY_END) (nothing excused)"; \
+		./bin/trailsight eval --labels $$d/labels.json $$d.warm | grep -E '^(all|excused|F1)|false insights \('; \
 	done
 	@d=$(QDIR)/background-28d-10a; \
 		test -f $$d/labels.json || ./bin/trailsight gen --out $$d --seed 5 --days 28 --accounts 10 --background-only; \
 		rm -rf $$d.ins; echo "== background only, 28 days, 10 accounts"; \
 		./bin/trailsight --log-level error detect --in $$d --out $$d.ins --progress never 2>&1 | grep -E 'series|insights'; \
-		./bin/trailsight eval --labels $$d/labels.json $$d.ins | grep -E '^excused|^false insights'
+		./bin/trailsight eval --labels $$d/labels.json $$d.ins | grep -E '^excused|^false insights'; \
+		./bin/trailsight --log-level error baseline --in $$d --to $(HISTORY_END) --model $$d.tsm >/dev/null 2>&1; \
+		rm -rf $$d.warm; echo "-- warm: baseline of the history week, detect from $(HISTORY_END) (nothing excused)"; \
+		./bin/trailsight --log-level error detect --in $$d --from $(HISTORY_END) --model $$d.tsm --out $$d.warm --progress never 2>&1 | grep -E 'series|insights'
 	@echo "== NAB count series"; ./bin/trailsight nab | tail -18

@@ -288,7 +288,11 @@ func (s *summary) print(w io.Writer) {
 		total += v
 	}
 	slices.Sort(kinds)
-	fmt.Fprintf(w, "  insights    %d (%s), %d Start/End events; %.2f per 1,000 series-days\n", total, strings.Join(kinds, ", "), s.Insights, s.PerKSeriesDays)
+	byKind := ""
+	if len(kinds) > 0 {
+		byKind = " (" + strings.Join(kinds, ", ") + ")"
+	}
+	fmt.Fprintf(w, "  insights    %d%s, %d Start/End events; %.2f per 1,000 series-days\n", total, byKind, s.Insights, s.PerKSeriesDays)
 	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
 }
 
