@@ -271,18 +271,22 @@ func (n Notify) validate() []error {
 
 // Detector tunes detection; see detector.Config for each field's meaning.
 type Detector struct {
-	Lateness       Duration `toml:"lateness"`
-	Windows        []int    `toml:"windows"`
-	Threshold      float64  `toml:"threshold"`
-	MinCount       int      `toml:"min_count"`
-	MinRatio       float64  `toml:"min_ratio"`
-	Calm           int      `toml:"calm"`
-	Warmup         Duration `toml:"warmup"`
-	GapFactor      float64  `toml:"gap_factor"`
-	BaselineWindow Duration `toml:"baseline_window"`
-	Explain        bool     `toml:"explain"`
-	PeakCap        float64  `toml:"peak_cap"`
-	Early          bool     `toml:"early"`
+	Lateness Duration `toml:"lateness"`
+	Windows  []int    `toml:"windows"`
+	// FalseAlarmBudget is the false insights per 1,000 series-days of
+	// normal traffic the threshold is derived from
+	// (detector.ThresholdForBudget). A file sets it or threshold, not both.
+	FalseAlarmBudget float64  `toml:"false_alarm_budget"`
+	Threshold        float64  `toml:"threshold"`
+	MinCount         int      `toml:"min_count"`
+	MinRatio         float64  `toml:"min_ratio"`
+	Calm             int      `toml:"calm"`
+	Warmup           Duration `toml:"warmup"`
+	GapFactor        float64  `toml:"gap_factor"`
+	BaselineWindow   Duration `toml:"baseline_window"`
+	Explain          bool     `toml:"explain"`
+	PeakCap          float64  `toml:"peak_cap"`
+	Early            bool     `toml:"early"`
 }
 
 // Input tunes reading.
@@ -316,7 +320,8 @@ func Default() Config {
 	return Config{
 		Detector: Detector{
 			Lateness: Duration{d.Lateness}, Windows: d.Windows, Threshold: d.Threshold,
-			MinCount: d.MinCount, MinRatio: d.MinRatio, Calm: d.Calm, Warmup: Duration{d.Warmup},
+			FalseAlarmBudget: detector.BudgetForThreshold(d.Threshold),
+			MinCount:         d.MinCount, MinRatio: d.MinRatio, Calm: d.Calm, Warmup: Duration{d.Warmup},
 			GapFactor: d.GapFactor, BaselineWindow: Duration{d.BaselineWindow}, Explain: d.Explain, PeakCap: d.PeakCap, Early: d.Early,
 		},
 		Input: Input{DedupeWindow: Duration{stream.DefaultDedupeWindow}},
@@ -369,12 +374,24 @@ func Parse(text string) (Config, error) {
 		}
 		return c, fmt.Errorf("unknown keys: %s", strings.Join(keys, ", "))
 	}
+	d := &c.Detector
+	switch budget, thr := md.IsDefined("detector", "false_alarm_budget"), md.IsDefined("detector", "threshold"); {
+	case budget && thr:
+		return c, errors.New("detector: set false_alarm_budget or threshold, not both (the threshold is derived from the budget)")
+	case budget && d.FalseAlarmBudget > 0:
+		d.Threshold = detector.ThresholdForBudget(d.FalseAlarmBudget)
+	case thr:
+		d.FalseAlarmBudget = detector.BudgetForThreshold(d.Threshold)
+	}
 	return c, c.Validate()
 }
 
 // Validate reports every problem, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
+	if b := c.Detector.FalseAlarmBudget; !(b > 0) {
+		errs = append(errs, fmt.Errorf("detector.false_alarm_budget %v: want false insights per 1,000 series-days, > 0", b))
+	}
 	if err := c.DetectorConfig().Validate(); err != nil {
 		for _, e := range unjoin(err) {
 			errs = append(errs, fmt.Errorf("detector.%w", e))

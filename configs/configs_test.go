@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,13 @@ func TestGood(t *testing.T) {
 	if c.Detector.Threshold != 6.5 || !c.Output.StrictAWS || c.Detector.Lateness.Duration != 15*time.Minute {
 		t.Errorf("minimal.good.toml decoded to %+v", c)
 	}
+	if b := c.Detector.FalseAlarmBudget; math.Abs(b-math.Sqrt(10)) > 1e-9 {
+		t.Errorf("threshold 6.5: false_alarm_budget %v, want √10 (derived back)", b)
+	}
+	c, _ = Load("testdata/budget.good.toml")
+	if d := c.DetectorConfig(); d.Threshold != 6 {
+		t.Errorf("false_alarm_budget 10: threshold %v, want 6", d.Threshold)
+	}
 }
 
 func TestBad(t *testing.T) {
@@ -55,6 +63,8 @@ func TestBad(t *testing.T) {
 		{"run_from.bad.toml", "run.from"},
 		{"run_poll_window.bad.toml", "run.poll_window"},
 		{"run_poll_interval.bad.toml", "run.poll_interval"},
+		{"budget_and_threshold.bad.toml", "false_alarm_budget or threshold, not both"},
+		{"budget_zero.bad.toml", "detector.false_alarm_budget 0"},
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(bad) {

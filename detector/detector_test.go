@@ -537,3 +537,56 @@ func TestTrickle(t *testing.T) {
 		t.Errorf("End insight average %v calls/min, want about 0.2", a)
 	}
 }
+
+// TestFalseAlarmBudget: on normal traffic (Poisson, flat, rates from one
+// call a day to two a minute) the default threshold stays within its budget
+// of one false insight per 1,000 series-days, and a budget 1,000 times
+// larger raises more, as the knob promises.
+func TestFalseAlarmBudget(t *testing.T) {
+	const nSeries, days = 200, 7
+	r := rand.New(rand.NewPCG(11, 3))
+	rates := make([]float64, nSeries)
+	names := make([]string, nSeries)
+	for i := range rates {
+		rates[i] = math.Pow(10, -3+4.3*r.Float64()) // 0.001 to 2 calls a minute
+		names[i] = fmt.Sprintf("Put%03d", i)
+	}
+	budgets := []float64{1, 1000}
+	dets := make([]*Detector, len(budgets))
+	for i, b := range budgets {
+		cfg := DefaultConfig()
+		cfg.Threshold = ThresholdForBudget(b)
+		var err error
+		if dets[i], err = New(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := stream.Event{Account: "111122223333", Region: "us-east-1", Source: "ec2.amazonaws.com", Type: "AwsApiCall",
+		UserArn: "arn:aws:iam::111122223333:user/ops", UserAgent: "aws-cli/2.15.0", Category: stream.Management}
+	for m := range days * 1440 {
+		at := t0.Add(time.Duration(m) * time.Minute)
+		for i, rate := range rates {
+			for range poisson(r, rate) {
+				ev.Name, ev.Time = names[i], at.Add(time.Duration(r.IntN(60))*time.Second)
+				for _, d := range dets {
+					d.Add(&ev)
+				}
+			}
+		}
+	}
+	for i, d := range dets {
+		d.Flush()
+		starts := 0
+		for _, n := range d.Stats().Starts {
+			starts += n
+		}
+		perK := float64(starts) / (nSeries * (days - 1)) * 1000 // the first day is warm-up
+		t.Logf("budget %g (threshold %.2f): %d false insights, %.2f per 1,000 series-days", budgets[i], d.cfg.Threshold, starts, perK)
+		switch {
+		case budgets[i] == 1 && starts > 3: // 1,200 series-days: about 1.2 allowed, and randomness
+			t.Errorf("budget 1: %d false insights in %d series-days", starts, nSeries*(days-1))
+		case budgets[i] == 1000 && starts < 5:
+			t.Errorf("budget 1000: only %d false insights: the budget does not move the threshold", starts)
+		}
+	}
+}

@@ -74,6 +74,7 @@ type summary struct {
 	Insights       int            `json:"insightEvents"`
 	SeriesDays     float64        `json:"seriesDays"` // series × days of event time they were watched
 	PerKSeriesDays float64        `json:"insightsPer1000SeriesDays"`
+	Budget         float64        `json:"falseAlarmBudget"` // the detector's, per 1,000 series-days of normal traffic
 	First          time.Time      `json:"first,omitzero"`
 	Last           time.Time      `json:"last,omitzero"`
 	Seconds        float64        `json:"seconds"`
@@ -99,7 +100,7 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 			return nil, err
 		}
 	}
-	s := &summary{Input: o.In, Starts: map[string]int{}}
+	s := &summary{Input: o.In, Starts: map[string]int{}, Budget: detector.BudgetForThreshold(o.Detector.Threshold)}
 	dd := stream.NewDeduper(o.DedupeWindow)
 	feed := func(evs []stream.Event) {
 		for i := range evs {
@@ -292,7 +293,8 @@ func (s *summary) print(w io.Writer) {
 	if len(kinds) > 0 {
 		byKind = " (" + strings.Join(kinds, ", ") + ")"
 	}
-	fmt.Fprintf(w, "  insights    %d%s, %d Start/End events; %.2f per 1,000 series-days\n", total, byKind, s.Insights, s.PerKSeriesDays)
+	fmt.Fprintf(w, "  insights    %d%s, %d Start/End events; %.2f per 1,000 series-days (false-alarm budget on normal traffic: %.3g)\n",
+		total, byKind, s.Insights, s.PerKSeriesDays, s.Budget)
 	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
 }
 
