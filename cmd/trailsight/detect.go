@@ -32,7 +32,7 @@ type detectCmd struct {
 func (c *detectCmd) Help() string {
 	return `Reads CloudTrail logs, learns each API's normal rate of write calls and of errors, and writes
 CloudTrail Insights events (a Start and an End per insight, sharing sharedEventID) for bursts, gaps,
-limit hits and error spikes. Files are read in the time order their names give, decoded in parallel,
+drops, limit hits and error spikes. Files are read in the time order their names give, decoded in parallel,
 and duplicates (same eventID) dropped. A bad file is reported and skipped, never fatal: the summary
 counts and names them. Exit status is 0 then; non-zero for bad flags, an unreadable configuration or
 an output that cannot be written.

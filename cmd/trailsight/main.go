@@ -56,7 +56,7 @@ func main() {
 	k := kong.Parse(&c,
 		kong.Name("trailsight"),
 		kong.Description("An Insights engine for AWS CloudTrail: learns the normal rate of every API's write calls and errors, "+
-			"and reports bursts, gaps, limit hits and error spikes as CloudTrail Insights events.\n\n"+
+			"and reports bursts, gaps, drops, limit hits and error spikes as CloudTrail Insights events.\n\n"+
 			"Start with `trailsight demo`. Backfill an archive with `trailsight detect --in AWSLogs-folder --out insights/`."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
