@@ -159,12 +159,11 @@ func (m *Model) Established(minute int64) bool { return m.RateN[Slot(minute)] >=
 // holiday is a weekday as quiet as a Sunday; a silence judged by it says
 // "this is stopped", not "this is a day off".
 func (m *Model) ExpectedQuiet(minute int64) float64 {
-	e := m.Expected(minute)
-	s := Slot(minute)
-	if s >= 24 || m.RateN[s+24] < 2 {
-		return e
+	e := m.seasonal(minute)
+	if s := Slot(minute); s < 24 && m.RateN[s+24] >= 2 {
+		e = math.Min(e, float64(m.Rate[s+24]))
 	}
-	return math.Min(e, float64(m.Rate[s+24])*m.level())
+	return e * m.level()
 }
 
 // Dispersion returns the variance-to-mean ratio to score with (≥ 1).
