@@ -870,7 +870,9 @@ func (d *Detector) checkDrop(sid uint32, s *series, hour int64) {
 			obs += float64(s.hour(h))
 			exp += s.model.ExpectedQuiet(h*60) * 60
 		}
-		if !known || obs*dropRatio > exp {
+		// A window no silence of could be surprising enough (most series:
+		// a few calls an hour) is not scored: zeroScore bounds lowScore.
+		if !known || obs*dropRatio > exp || zeroScore(exp, disp, kappa) < d.cfg.Threshold {
 			continue
 		}
 		if sc := lowScore(obs, exp, disp, kappa); sc >= d.cfg.Threshold && sc > best {
