@@ -731,6 +731,20 @@ func FuzzRestoreState(f *testing.F) {
 	empty, _ := New(cfg)
 	f.Add(saveState(f, empty))
 	f.Add([]byte{})
+	// A state with a drop open (version 2's new kind of open insight).
+	dropping, _ := New(cfg)
+	for _, ev := range synth(5, 7, dropTraffic()) {
+		if ev.Time.After(t0.Add(time.Duration(minute(4, 12, 0)) * time.Minute)) {
+			break
+		}
+		dropping.Add(&ev)
+	}
+	if dropping.Stats().Open != 1 {
+		f.Fatalf("drop state: %d insights open, want the drop", dropping.Stats().Open)
+	}
+	st := saveState(f, dropping)
+	f.Add(st)
+	f.Add(gunzip(f, st)[len(stateMagic) : len(gunzip(f, st))-4])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if r, err := RestoreState(cfg, bytes.NewReader(data)); err == nil {
 			r.Advance()
