@@ -37,6 +37,13 @@ and duplicates (same eventID) dropped. A bad file is reported and skipped, never
 counts and names them. Exit status is 0 then; non-zero for bad flags, an unreadable configuration or
 an output that cannot be written.
 
+Without --model the detector starts cold: nothing is reported in the first 24 hours while it learns,
+and a weekly pattern (a Thursday report, Monday mornings) looks new the first time it shows. With
+older history at hand, learn it first and start warm:
+
+  trailsight baseline --in /data/AWSLogs --to 2026-03-01 --model history.tsm
+  trailsight detect   --in /data/AWSLogs --from 2026-03-01 --model history.tsm --out insights/
+
 Examples:
   trailsight detect --in /data/AWSLogs --out insights/
   trailsight detect --in bucket-copy/ --from 2026-01-01 --to 2026-02-01 --out - | jq .
