@@ -44,6 +44,8 @@ older history at hand, learn it first and start warm:
   trailsight baseline --in /data/AWSLogs --to 2026-03-01 --model history.tsm
   trailsight detect   --in /data/AWSLogs --from 2026-03-01 --model history.tsm --out insights/
 
+or, in one pass over an archive, report only after its first week: warmup = "168h" in [detector].
+
 Examples:
   trailsight detect --in /data/AWSLogs --out insights/
   trailsight detect --in bucket-copy/ --from 2026-01-01 --to 2026-02-01 --out - | jq .
