@@ -188,12 +188,13 @@ type Detector struct {
 	series []*series
 	names  names // contributor values of series (battr) and minutes (pend)
 
-	started bool
-	loaded  bool  // started from saved models (LoadModels)
-	start   int64 // first minute the detector knows about
-	from    int64 // first minute of its own events: before it, a warm start knows hours only from its model
-	maxSec  int64 // largest event time seen, Unix seconds
-	closed  int64 // every minute ≤ closed is closed
+	cfgChanges string // set by RestoreState: how cfg differs from the restored state's
+	started    bool
+	loaded     bool  // started from saved models (LoadModels)
+	start      int64 // first minute the detector knows about
+	from       int64 // first minute of its own events: before it, a warm start knows hours only from its model
+	maxSec     int64 // largest event time seen, Unix seconds
+	closed     int64 // every minute ≤ closed is closed
 
 	pend   map[int64]*minuteBucket // open minutes and the last maxWindow closed ones
 	lastB  *minuteBucket
@@ -564,6 +565,11 @@ func (d *Detector) LoadModels(meta baseline.Meta, entries []baseline.Entry) erro
 	}
 	return nil
 }
+
+// ConfigChanges says how the Config given to RestoreState differs from the
+// one the state was saved with ("MinRatio was 3, is 2.5"), "" when it does
+// not or the detector was not restored.
+func (d *Detector) ConfigChanges() string { return d.cfgChanges }
 
 // Watermark returns the current watermark: the latest event time seen minus
 // the allowed lateness. Minutes ending at or before it are closed.

@@ -81,9 +81,12 @@ func (d *Detector) SaveState(w io.Writer) error {
 	return nil
 }
 
-// RestoreState makes a detector from SaveState's output. cfg must be the
-// Config the state was saved with (ErrStateConfig names the fields that
-// differ otherwise); damaged or foreign input gives ErrStateFormat.
+// RestoreState makes a detector from SaveState's output. cfg may differ
+// from the Config the state was saved with in what only decides (thresholds,
+// windows, calm, warm-up…): the state is restored and ConfigChanges says
+// what changed. A different Lateness changes what the state holds, and
+// gives ErrStateConfig naming it; damaged or foreign input gives
+// ErrStateFormat.
 func RestoreState(cfg Config, r io.Reader) (*Detector, error) {
 	d, err := New(cfg)
 	if err != nil {
@@ -151,8 +154,14 @@ func fingerprint(text string) uint64 {
 	return binary.LittleEndian.Uint64(h[:8])
 }
 
-// configDiff lists the fields whose lines differ between two configTexts.
-func configDiff(saved, now string) string {
+// stateShaping lists the Config fields that change what a state holds (the
+// size of the minute rings, which minutes are closed): a state is only
+// restored with the same values. The other fields only decide.
+var stateShaping = map[string]bool{"Lateness": true}
+
+// configDiff lists the fields whose lines differ between two configTexts,
+// and whether one of them is in stateShaping.
+func configDiff(saved, now string) (diff string, shaping bool) {
 	fields := func(s string) map[string]string {
 		m := map[string]string{}
 		for line := range strings.Lines(s) {
@@ -175,12 +184,15 @@ func configDiff(saved, now string) string {
 			diffs = append(diffs, fmt.Sprintf("%s was %s, is gone", k, va))
 		case va != vb:
 			diffs = append(diffs, fmt.Sprintf("%s was %s, is %s", k, va, vb))
+		default:
+			continue
 		}
+		shaping = shaping || stateShaping[k]
 	}
 	if len(diffs) == 0 {
-		return "fingerprint differs"
+		return "fingerprint differs", true
 	}
-	return strings.Join(diffs, "; ")
+	return strings.Join(diffs, "; "), shaping
 }
 
 func (d *Detector) encode(e *stateEncoder) {
@@ -408,7 +420,11 @@ func (d *Detector) decode(b []byte) error {
 		return fmt.Errorf("%w: %v", ErrStateFormat, x.err)
 	}
 	if now := configText(d.cfg); fp != fingerprint(now) {
-		return fmt.Errorf("%w: %s", ErrStateConfig, configDiff(text, now))
+		diff, structural := configDiff(text, now)
+		if structural {
+			return fmt.Errorf("%w: %s", ErrStateConfig, diff)
+		}
+		d.cfgChanges = diff
 	}
 
 	d.started = x.bool()

@@ -496,24 +496,38 @@ func TestStateConfig(t *testing.T) {
 	cfg, d := burstState(t)
 	b := saveState(t, d)
 	tests := []struct {
-		name   string
-		change func(*Config)
-		want   string
+		name    string
+		change  func(*Config)
+		want    string
+		refused bool // the change alters what the state holds
 	}{
-		{"threshold", func(c *Config) { c.Threshold = 8 }, "Threshold was 7, is 8"},
-		{"windows order", func(c *Config) { c.Windows = []int{60, 15, 5, 1} }, "Windows was [1 5 15 60], is [60 15 5 1]"},
+		{"threshold", func(c *Config) { c.Threshold = 8 }, "Threshold was 7, is 8", false},
+		{"windows order", func(c *Config) { c.Windows = []int{60, 15, 5, 1} }, "Windows was [1 5 15 60], is [60 15 5 1]", false},
+		{"min ratio", func(c *Config) { c.MinRatio = 3 }, "MinRatio was 2.5, is 3", false},
 		{"lateness and calm", func(c *Config) { c.Lateness = time.Minute; c.Calm = 3 },
-			"Calm was 5, is 3; Lateness was 15m0s, is 1m0s"},
-		{"explain", func(c *Config) { c.Explain = false }, "Explain was true, is false"},
+			"Calm was 5, is 3; Lateness was 15m0s, is 1m0s", true},
+		{"explain", func(c *Config) { c.Explain = false }, "Explain was true, is false", false},
 	}
 	for _, tc := range tests {
 		c := cfg
 		c.Windows = slices.Clone(cfg.Windows)
 		tc.change(&c)
-		_, err := RestoreState(c, bytes.NewReader(b))
-		if !errors.Is(err, ErrStateConfig) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: RestoreState = %v, want ErrStateConfig saying %q", tc.name, err, tc.want)
+		r, err := RestoreState(c, bytes.NewReader(b))
+		switch {
+		case tc.refused:
+			if !errors.Is(err, ErrStateConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: RestoreState = %v, want ErrStateConfig saying %q", tc.name, err, tc.want)
+			}
+		case err != nil:
+			t.Errorf("%s: RestoreState = %v, want the state restored", tc.name, err)
+		case r.ConfigChanges() != tc.want:
+			t.Errorf("%s: ConfigChanges() = %q, want %q", tc.name, r.ConfigChanges(), tc.want)
+		case r.cfg.Threshold != c.Threshold || r.cfg.MinRatio != c.MinRatio || r.cfg.Explain != c.Explain:
+			t.Errorf("%s: restored detector runs with %+v, want the new config", tc.name, r.cfg)
 		}
+	}
+	if r, err := RestoreState(cfg, bytes.NewReader(b)); err != nil || r.ConfigChanges() != "" {
+		t.Errorf("same config: RestoreState = %v, ConfigChanges %q; want no error, no change", err, r.ConfigChanges())
 	}
 	bad := cfg
 	bad.Calm = 0
@@ -594,7 +608,7 @@ var knownFields = []struct {
 	v      any
 	fields string
 }{
-	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series names started loaded start from maxSec closed pend lastB lastBm open armed out stats"},
+	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series names cfgChanges started loaded start from maxSec closed pend lastB lastBm open armed out stats"},
 	{series{}, "key model ring ringTop hourly hourTop battr bmin silent touched anomHour lastEnd open"},
 	{openInsight{}, "gap drop start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
 	{minuteBucket{}, "sids first e other"},

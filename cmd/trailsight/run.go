@@ -412,6 +412,9 @@ func (s *service) loadDetector() (*detector.Detector, []byte, error) {
 				s.log.Warn().Err(err).Str("state", s.state).Msg("de-duplication state not restored: starting it empty")
 			}
 		}
+		if ch := d.ConfigChanges(); ch != "" {
+			s.log.Warn().Str("state", s.state).Str("changes", ch).Msg("resumed with other detector settings than the checkpoint's: the new ones apply from now on")
+		}
 		st := d.Stats()
 		s.log.Info().Str("state", s.state).Str("kind", kind).Bool("first_format", legacy).Int("position_bytes", len(pos)).
 			Int("series", st.Series).Int("open", st.Open).Time("watermark", st.Watermark).Msg("resumed from checkpoint")

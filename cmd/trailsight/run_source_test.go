@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -302,6 +303,45 @@ func TestRunStdin(t *testing.T) {
 	f.same(t, "stdin", out)
 	if _, err := os.Stat(filepath.Join(f.dir, "stdin-state", "detector.state")); err != nil {
 		t.Errorf("no checkpoint after the end of the input: %v", err)
+	}
+}
+
+// TestRunResumesWithNewSettings: a checkpoint saved with other detector
+// settings (a new release's defaults, a tuned threshold) resumes with the
+// new ones and says what changed; a changed lateness, which changes what
+// the checkpoint holds, is refused with the way out.
+func TestRunResumesWithNewSettings(t *testing.T) {
+	f := newArchiveFixture(t)
+	var in bytes.Buffer
+	for _, k := range f.files[:len(f.files)/2] {
+		b, err := os.ReadFile(filepath.Join(f.arch, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(b)
+	}
+	cfg, _ := f.config(t, "resume", "-")
+	if stdout, stderr, code := ts(t, in.Bytes(), "--log-level", "warn", "run", "--config", cfg); code != 0 {
+		t.Fatalf("first run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(section string) string {
+		p := filepath.Join(f.dir, "resume-changed.toml")
+		if err := os.WriteFile(p, append(slices.Clone(text), section...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stdout, stderr, code := ts(t, nil, "--log-level", "warn", "run", "--config", with("[detector]\nthreshold = 8.0\n"))
+	if code != 0 || !strings.Contains(stderr, "resumed with other detector settings") || !strings.Contains(stderr, "Threshold was 7, is 8") {
+		t.Errorf("threshold changed: exit %d, want 0 and a warning naming the change\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = ts(t, nil, "--log-level", "warn", "run", "--config", with("[detector]\nthreshold = 8.0\nlateness = \"5m\"\n"))
+	if code == 0 || !strings.Contains(stderr, "Lateness was 15m0s, is 5m0s") || !strings.Contains(stderr, "move it away") {
+		t.Errorf("lateness changed: exit %d, want a refusal naming lateness and the way out\n%s%s", code, stdout, stderr)
 	}
 }
 
