@@ -303,7 +303,8 @@ func (t *topK) decay(f float32) {
 }
 
 type openInsight struct {
-	gap       bool  // a silence: ends at the next call (or goes on as a drop, see continueOpen)
+	gap       bool  // a silence: ends when calls are back (or goes on as a drop, see continueOpen)
+	resumed   int64 // a gap's first minute with calls again, 0 before
 	drop      bool  // a rate far below the quietest day's: ends when the rate is back
 	start     int64 // first unusual minute
 	lastAnom  int64 // latest unusual minute
@@ -604,6 +605,9 @@ func (d *Detector) Flush() []Insight {
 		end := s.open.lastAnom + 1
 		if s.open.gap {
 			end = last + 1
+			if s.open.resumed > 0 {
+				end = s.open.resumed
+			}
 		}
 		d.end(sid, s, end)
 	}
@@ -896,7 +900,8 @@ func (d *Detector) checkDrop(sid uint32, s *series, hour int64) {
 			BandLow: round4(lo), BandHigh: round4(hi), Score: round2(best), WindowMinutes: bestH * 60,
 			Slot: baseline.SlotName(baseline.Slot(start))}
 	}
-	// Contributors: the minutes whose are still kept (the last hour).
+	// Contributors: of the minutes whose contributors are still kept (the
+	// last hour).
 	d.sumMinutes(sid, s, max(start, m-maxWindow+1), m, &o.attrs)
 	d.open[sid] = struct{}{}
 	s.open = o
@@ -969,18 +974,30 @@ func (d *Detector) continueOpen(sid uint32, s *series, m int64) {
 		return
 	}
 	if o.gap {
+		if o.resumed == 0 {
+			if s.count(m) == 0 {
+				o.lastAnom = m
+				return
+			}
+			o.resumed = m
+		}
+		// Calls are back since o.resumed. At their rate, the gap ends
+		// there; as a trickle far below it, the same insight goes on as a
+		// drop, rather than a gap at each of the trickle's silences. Too
+		// few minutes to tell: wait, up to a quarter hour.
+		w := int(m - o.resumed + 1)
+		obs := d.windowSum(s, m, w)
+		var exp float64
+		for t := o.resumed; t <= m; t++ {
+			exp += s.model.ExpectedQuiet(t)
+		}
 		switch {
-		case s.count(m) == 0:
-			o.lastAnom = m
-		case d.stillLow(s, m):
-			// The calls came back as a trickle far below the rate: the
-			// same insight goes on as a drop, rather than a gap at each
-			// of the trickle's silences.
+		case obs*1.5 >= exp || w >= 15:
+			d.end(sid, s, o.resumed)
+		case lowScore(obs, exp, s.model.Dispersion(), s.model.NoiseVar()) >= 2:
 			o.gap, o.drop = false, true
 			o.lastAnom = m
 			d.fold(sid, s, m)
-		default:
-			d.end(sid, s, m)
 		}
 		return
 	}
@@ -1217,7 +1234,7 @@ func (d *Detector) emitStart(s *series, m int64) {
 	switch {
 	case o.drop:
 		ins.Stats.InsightAverage = round6(o.total / mins)
-		ins.Attributions = d.attributions(s, o.attrs, mins, o.baseAttrs)
+		ins.Attributions = d.attributions(s, o.attrs, min(mins, maxWindow), o.baseAttrs)
 	case !o.gap:
 		var attrs [3]map[string]float64
 		d.sumMinutes(d.ids[s.key], s, o.start, m, &attrs)

@@ -305,6 +305,7 @@ func (e *stateEncoder) series(s *series, ring int64, n *names) {
 	e.bool(s.open != nil)
 	if o := s.open; o != nil {
 		e.u64(openKind(o))
+		e.i64(o.resumed)
 		e.i64(o.start)
 		e.i64(o.lastAnom)
 		e.i64(o.folded)
@@ -599,6 +600,9 @@ func (x *stateDecoder) series(s *series, ring int64, n *names) {
 		o.drop = true
 	default:
 		x.failf("insight kind %d", k)
+	}
+	if x.version >= 2 {
+		o.resumed = x.i64()
 	}
 	o.start = x.i64()
 	o.lastAnom = x.i64()

@@ -610,7 +610,7 @@ var knownFields = []struct {
 }{
 	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series names cfgChanges started loaded start from maxSec closed pend lastB lastBm open armed out stats"},
 	{series{}, "key model ring ringTop hourly hourTop battr bmin silent touched anomHour lastEnd open"},
-	{openInsight{}, "gap drop start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
+	{openInsight{}, "gap resumed drop start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
 	{minuteBucket{}, "sids first e other"},
 	{attrEntry{}, "arn ua err n next"},
 	{topK{}, "v c"},
