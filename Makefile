@@ -46,7 +46,7 @@ demo: ## the no-setup demo
 QDIR ?= /tmp/trailsight-quality
 # The generator's default start (2026-03-02) plus its 7 days of history, which hold no planted anomaly.
 HISTORY_END ?= 2026-03-09
-quality: build ## detection quality: default scenario, seeds 2-4 (28 days, 4 accounts), background-only false-alarm rate, NAB (~10 min)
+quality: build ## detection quality: default scenario, seeds 2-4 (28 days, 4 accounts), background-only false-alarm rate, each cold and warm; NAB (~3 min)
 	@mkdir -p $(QDIR)
 	@set -e; for s in "1 14 2" "2 28 4" "3 28 4" "4 28 4"; do set -- $$s; \
 		d=$(QDIR)/seed$$1-$$2d-$$3a; \
