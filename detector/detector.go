@@ -911,13 +911,24 @@ func (d *Detector) checkDrop(sid uint32, s *series, hour int64) {
 // stillLow reports whether the last quarter hour of an open drop is still
 // clearly below the expectation.
 func (d *Detector) stillLow(s *series, m int64) bool {
-	const w = 15
-	obs := d.windowSum(s, m, w)
+	_, low := d.below(s, m-14, m)
+	return low
+}
+
+// below compares the calls of minutes [from, m] with what the series'
+// quietest day expects of them (baseline.Model.ExpectedQuiet): back when
+// they reach two thirds of it, low when they are clearly under it; neither
+// when too few minutes are expected to tell.
+func (d *Detector) below(s *series, from, m int64) (back, low bool) {
+	obs := d.windowSum(s, m, int(m-from+1))
 	var exp float64
-	for t := m - w + 1; t <= m; t++ {
+	for t := from; t <= m; t++ {
 		exp += s.model.ExpectedQuiet(t)
 	}
-	return obs*1.5 < exp && lowScore(obs, exp, s.model.Dispersion(), s.model.NoiseVar()) >= 2
+	if obs*1.5 >= exp {
+		return true, false
+	}
+	return false, lowScore(obs, exp, s.model.Dispersion(), s.model.NoiseVar()) >= 2
 }
 
 func (d *Detector) checkGap(sid uint32, s *series, m int64) {
@@ -985,16 +996,11 @@ func (d *Detector) continueOpen(sid uint32, s *series, m int64) {
 		// there; as a trickle far below it, the same insight goes on as a
 		// drop, rather than a gap at each of the trickle's silences. Too
 		// few minutes to tell: wait, up to a quarter hour.
-		w := int(m - o.resumed + 1)
-		obs := d.windowSum(s, m, w)
-		var exp float64
-		for t := o.resumed; t <= m; t++ {
-			exp += s.model.ExpectedQuiet(t)
-		}
+		back, low := d.below(s, o.resumed, m)
 		switch {
-		case obs*1.5 >= exp || w >= 15:
+		case back || m-o.resumed >= 14:
 			d.end(sid, s, o.resumed)
-		case lowScore(obs, exp, s.model.Dispersion(), s.model.NoiseVar()) >= 2:
+		case low:
 			o.gap, o.drop = false, true
 			o.lastAnom = m
 			d.fold(sid, s, m)
@@ -1075,14 +1081,14 @@ func (d *Detector) closeHour(h0 int64) {
 		if s.open == nil && s.key.Measure == baseline.Calls && h0 >= d.start && d.warm(h0) {
 			d.checkDrop(uint32(sid), s, hour)
 		}
+		// An hour of a drop is learned (a lasting lower level is absorbed,
+		// and ends the drop), but not for the noise.
+		held := s.open != nil && !s.open.drop
 		if h0 >= d.start { // the hour the detector started in is partial: not learned
-			// An hour of a drop is learned (a lasting lower level is
-			// absorbed, and ends the drop), but not for the noise.
-			dropping := s.open != nil && s.open.drop
 			s.model.ObserveNoise(h0, sum, sq5, s.anomHour || s.open != nil)
-			s.model.ObserveHour(h0, sum, sq, s.anomHour || (s.open != nil && !dropping))
+			s.model.ObserveHour(h0, sum, sq, s.anomHour || held)
 		}
-		s.anomHour = s.open != nil && !s.open.drop
+		s.anomHour = held
 		for i := range s.battr {
 			s.battr[i].decay(decay)
 		}

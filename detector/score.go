@@ -20,17 +20,10 @@ func tailScore(k, lambda, disp, kappa float64) float64 {
 	if lambda <= 0 {
 		return maxScore
 	}
-	var p float64
-	if inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa); inv <= 1e-9 {
-		p = mathext.GammaIncReg(k, lambda) // P(Poisson(λ) ≥ k)
-	} else {
-		r := 1 / inv                                    // var = λ + λ²/r
-		p = mathext.RegIncBeta(k, r, lambda/(r+lambda)) // P(NB(r, r/(r+λ)) ≥ k)
+	if r := nbShape(lambda, disp, kappa); r > 0 {
+		return score(mathext.RegIncBeta(k, r, lambda/(r+lambda))) // P(NB(r, r/(r+λ)) ≥ k)
 	}
-	if !(p > 0) {
-		return maxScore
-	}
-	return math.Min(-math.Log10(p), maxScore)
+	return score(mathext.GammaIncReg(k, lambda)) // P(Poisson(λ) ≥ k)
 }
 
 // lowScore returns -log10 P(X ≤ k) for a count X with mean lambda and
@@ -40,13 +33,24 @@ func lowScore(k, lambda, disp, kappa float64) float64 {
 	if lambda <= 0 || k >= lambda {
 		return 0
 	}
-	var p float64
-	if inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa); inv <= 1e-9 {
-		p = mathext.GammaIncRegComp(k+1, lambda) // P(Poisson(λ) ≤ k)
-	} else {
-		r := 1 / inv
-		p = mathext.RegIncBeta(r, k+1, r/(r+lambda)) // P(NB(r, r/(r+λ)) ≤ k)
+	if r := nbShape(lambda, disp, kappa); r > 0 {
+		return score(mathext.RegIncBeta(r, k+1, r/(r+lambda))) // P(NB(r, r/(r+λ)) ≤ k)
 	}
+	return score(mathext.GammaIncRegComp(k+1, lambda)) // P(Poisson(λ) ≤ k)
+}
+
+// nbShape returns the shape r of the negative binomial with mean lambda
+// (> 0) and variance disp·lambda + kappa·lambda² = lambda + lambda²/r, or 0
+// when that variance is Poisson's.
+func nbShape(lambda, disp, kappa float64) float64 {
+	if inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa); inv > 1e-9 {
+		return 1 / inv
+	}
+	return 0
+}
+
+// score returns -log10 p, capped at maxScore (also where p underflows).
+func score(p float64) float64 {
 	if !(p > 0) {
 		return maxScore
 	}
@@ -60,12 +64,10 @@ func zeroScore(lambda, disp, kappa float64) float64 {
 	if lambda <= 0 {
 		return 0
 	}
-	inv := math.Max(0, disp-1)/lambda + math.Max(0, kappa)
-	if inv <= 1e-9 {
-		return lambda / math.Ln10
+	if r := nbShape(lambda, disp, kappa); r > 0 {
+		return r * math.Log10(1+lambda/r) // P(0) = (r/(r+λ))^r
 	}
-	r := 1 / inv // P(0) = (r/(r+λ))^r
-	return r * math.Log10(1+lambda/r)
+	return lambda / math.Ln10
 }
 
 // band returns a two-sided band (about ±3 standard deviations) around an

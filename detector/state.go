@@ -39,7 +39,7 @@ import (
 // occurrences by index), so the same state always gives the same bytes.
 const (
 	stateMagic   = "trailsight-state"
-	stateVersion = 2    // 2: an open insight may be a drop; version 1 states are read as well
+	stateVersion = 2    // 2: an open insight's kind (burst, gap, drop) and resumed minute, the detector's from; version 1 states are read as well
 	stateChunk   = 1024 // series per embedded model blob: bounds the memory Save needs
 )
 

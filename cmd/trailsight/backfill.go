@@ -298,7 +298,6 @@ func (s *summary) print(w io.Writer) {
 	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
 }
 
-// skippedList is ", skipped: a 1, b 2" for a summary line, or "".
 // printSpanAndBad writes the summary lines detect and publish share: the
 // span of event time read, and the bad input with the files named.
 func printSpanAndBad(w io.Writer, first, last time.Time, badFiles int, badRecords int64, bad []badFile) {
@@ -314,6 +313,7 @@ func printSpanAndBad(w io.Writer, first, last time.Time, badFiles int, badRecord
 	}
 }
 
+// skippedList is ", skipped: a 1, b 2" for a summary line, or "".
 func skippedList(skipped map[string]int) string {
 	if len(skipped) == 0 {
 		return ""

@@ -56,11 +56,7 @@ func (c *nabCmd) Run(g *globals) error {
 			runErr = err
 		}
 		alarms[s.File] = starts
-		times := make([]time.Time, len(starts))
-		for i, in := range starts {
-			times[i] = in.Time
-		}
-		return times
+		return startTimes(starts)
 	})
 	if runErr != nil {
 		return runErr
@@ -85,11 +81,7 @@ func nabWriteDetail(s datasets.NABSeries, alarms []detector.Insight, p datasets.
 	for k, w := range s.Windows {
 		fmt.Printf("  window %d  %s … %s  (starts day %.1f)\n", k, w[0].Format(layout), w[1].Format(layout), w[0].Sub(first).Hours()/24)
 	}
-	times := make([]time.Time, len(alarms))
-	for i, in := range alarms {
-		times[i] = in.Time
-	}
-	for _, m := range datasets.NABDetail(s, datasets.NABFlags(s, times), p) {
+	for _, m := range datasets.NABDetail(s, datasets.NABFlags(s, startTimes(alarms)), p) {
 		why := ""
 		for _, in := range alarms {
 			if e := in.Explanation; e != nil && !in.Time.Before(m.Time) && in.Time.Sub(m.Time) < s.Times[1].Sub(s.Times[0]) {
@@ -99,6 +91,15 @@ func nabWriteDetail(s datasets.NABSeries, alarms []detector.Insight, p datasets.
 		}
 		fmt.Printf("  %-9s row %5d  %s  day %5.1f  window %2d  %+.3f%s\n", m.Kind, m.Row, m.Time.Format(layout), m.Time.Sub(first).Hours()/24, m.Window, m.Part, why)
 	}
+}
+
+// startTimes returns the times of insight Starts: NAB's alarms.
+func startTimes(starts []detector.Insight) []time.Time {
+	times := make([]time.Time, len(starts))
+	for i, in := range starts {
+		times[i] = in.Time
+	}
+	return times
 }
 
 // nabDetect runs one fresh detector over a series' events and returns its
