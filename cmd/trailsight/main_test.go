@@ -254,13 +254,20 @@ func TestHelpTeaches(t *testing.T) {
 }
 
 func TestNAB(t *testing.T) {
-	out, e, code := ts(t, nil, "nab", "--data", "../../../shared/datasets/nab", "--detail")
+	const data = "../../../shared/datasets/nab"
+	if _, e, code := ts(t, nil, "nab", "--data", data, "--published", "ARTime"); code == 0 || !strings.Contains(e, "add --detail") {
+		t.Errorf("nab --published without --detail: exit %d, %s", code, e)
+	}
+	out, e, code := ts(t, nil, "nab", "--data", data, "--detail", "--published", "ARTime")
 	if code != 0 {
 		t.Fatalf("nab exit %d: %s", code, e)
 	}
-	// The table, then per file its windows and what each alarm or miss adds.
+	// The table, then per file its windows and what each alarm or miss
+	// adds, then ARTime's alarms on the same file: on nyc_taxi, its first
+	// hit is the marathon weekend's Saturday 05:00.
 	for _, want := range []string{"ARTime", "82.62", "trailsight", "nyc_taxi",
-		"realTweets/Twitter_volume_UPS.csv  (first row 2015-02-26 21:42)", "window 4  2015-03-29 03:17", "  TP ", "  FP "} {
+		"realTweets/Twitter_volume_UPS.csv  (first row 2015-02-26 21:42)", "window 4  2015-03-29 03:17", "  TP ", "  FP ",
+		"  ARTime:\n", "    TP        row  5914  2014-11-01 05:00  day 123.2  window  0  +0.933  value 7758\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nab table lacks %q:\n%s", want, out)
 		}

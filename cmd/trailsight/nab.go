@@ -12,10 +12,11 @@ import (
 )
 
 type nabCmd struct {
-	Data    string `help:"The NAB subset: data/, labels/, config/, results/ (see shared/datasets/nab/README.md)." default:"../shared/datasets/nab" placeholder:"DIR"`
-	Profile string `help:"NAB scoring profile." default:"standard" enum:"standard,reward_low_FP_rate,reward_low_FN_rate"`
-	Config  string `help:"TOML configuration whose [detector] section is used." type:"existingfile" placeholder:"FILE"`
-	Detail  bool   `help:"After the table, list per file its windows, every alarm and missed window, and what each adds to the raw score."`
+	Data      string `help:"The NAB subset: data/, labels/, config/, results/ (see shared/datasets/nab/README.md)." default:"../shared/datasets/nab" placeholder:"DIR"`
+	Profile   string `help:"NAB scoring profile." default:"standard" enum:"standard,reward_low_FP_rate,reward_low_FN_rate"`
+	Config    string `help:"TOML configuration whose [detector] section is used." type:"existingfile" placeholder:"FILE"`
+	Detail    bool   `help:"After the table, list per file its windows, every alarm and missed window, and what each adds to the raw score."`
+	Published string `help:"With --detail, also list per file the alarms of this published detector (a folder of results/, e.g. ARTime), scored the same way, with the value at each." placeholder:"NAME"`
 }
 
 func (c *nabCmd) Help() string {
@@ -47,6 +48,15 @@ func (c *nabCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
+	var pubFlags map[string][]bool
+	if c.Published != "" {
+		if !c.Detail {
+			return fmt.Errorf("--published %s: lists alarms beside --detail's; add --detail", c.Published)
+		}
+		if pubFlags, err = datasets.NABPublishedDetections(c.Data, c.Published); err != nil {
+			return fmt.Errorf("--published %s: %w", c.Published, err)
+		}
+	}
 	dc := cfg.DetectorConfig()
 	var runErr error
 	alarms := map[string][]detector.Insight{}
@@ -67,6 +77,9 @@ func (c *nabCmd) Run(g *globals) error {
 	if c.Detail {
 		for _, s := range series {
 			nabWriteDetail(s, alarms[s.File], profs[c.Profile])
+			if pubFlags != nil {
+				nabWritePublished(s, c.Published, pubFlags[s.File], profs[c.Profile])
+			}
 		}
 	}
 	return nil
@@ -90,6 +103,20 @@ func nabWriteDetail(s datasets.NABSeries, alarms []detector.Insight, p datasets.
 			}
 		}
 		fmt.Printf("  %-9s row %5d  %s  day %5.1f  window %2d  %+.3f%s\n", m.Kind, m.Row, m.Time.Format(layout), m.Time.Sub(first).Hours()/24, m.Window, m.Part, why)
+	}
+}
+
+// nabWritePublished prints a published detector's alarms on one file, as
+// nabWriteDetail prints ours, with the series' value at each flagged row.
+func nabWritePublished(s datasets.NABSeries, name string, flags []bool, p datasets.NABProfile) {
+	first := s.Times[0]
+	fmt.Printf("  %s:\n", name)
+	for _, m := range datasets.NABDetail(s, flags, p) {
+		value := ""
+		if m.Kind != "FN" {
+			value = fmt.Sprintf("  value %g", s.Values[m.Row])
+		}
+		fmt.Printf("    %-9s row %5d  %s  day %5.1f  window %2d  %+.3f%s\n", m.Kind, m.Row, m.Time.Format("2006-01-02 15:04"), m.Time.Sub(first).Hours()/24, m.Window, m.Part, value)
 	}
 }
 
