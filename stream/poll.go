@@ -91,7 +91,8 @@ type PollStats struct {
 // and not yet returned, so files landing late and out of key order inside
 // the window are found at the next poll, and an idle archive does not make
 // polls walk years of folders. Files whose names give no time (a flat
-// folder) are kept in the set for good.
+// folder) are listed at every poll: they stay in the set while a listing
+// holds them, so the set is never larger than the folder.
 //
 // Position encodes Through and the set: a state that has counted every
 // file Next returned resumes with NewDirPoller or NewS3Poller given it,
@@ -261,6 +262,7 @@ func (p *Poller) poll(ctx context.Context) error {
 		return r.err
 	}
 	files, now := r.files, r.now
+	p.forgetGone(files)
 	p.limit = now.Add(-p.opt.Window)
 	p.left = timeCounts{}
 	queue := files[:0]
@@ -375,6 +377,23 @@ func (p *Poller) advance() {
 func (p *Poller) prune() {
 	for k, t := range p.done {
 		if !t.IsZero() && t.Before(p.through) {
+			delete(p.done, k)
+		}
+	}
+}
+
+// forgetGone drops from the done set the files without a delivery time
+// that a whole listing no longer holds: every listing holds every such file
+// there is, so one it lacks was deleted or moved away.
+func (p *Poller) forgetGone(files []File) {
+	listed := make(map[string]struct{})
+	for _, f := range files {
+		if deliveryTime(f).IsZero() {
+			listed[p.store.key(f)] = struct{}{}
+		}
+	}
+	for k, t := range p.done {
+		if _, ok := listed[k]; t.IsZero() && !ok {
 			delete(p.done, k)
 		}
 	}

@@ -21,6 +21,7 @@ var pollDay = time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)
 type pollStep struct {
 	now     string   // "HH:MM" on pollDay, or "DDTHH:MM" in March 2026
 	add     []string // file specs, see writeSpec
+	remove  []string // keys of files deleted before the listing
 	take    int      // return at most this many files of the listing (0: all), then…
 	restart bool     // …restart from Position() after this step
 	want    []string // specs returned
@@ -154,9 +155,13 @@ func TestPollCursor(t *testing.T) {
 			{now: "23:58", add: []string{"23:55"}, want: []string{"23:55"}},
 			{now: "04T00:10", add: []string{"04T00:05", "23:59"}, want: []string{"23:59", "04T00:05"}},
 		}},
-		{name: "flat folder: done by path for good", steps: []pollStep{
+		{name: "flat folder: done by path while the file is there", steps: []pollStep{
 			{now: "10:00", add: []string{"a.json", "b/c.json"}, want: []string{"a.json", "b/c.json"}, restart: true, done: n(2)},
 			{now: "23:00", add: []string{"d.json"}, want: []string{"d.json"}, done: n(3)},
+			// Files deleted (rotated away) leave the done set, so it holds
+			// at most what the folder holds; the others stay done.
+			{now: "23:10", remove: []string{"a.json", "b/c.json"}, want: nil, done: n(1), restart: true},
+			{now: "23:20", add: []string{"e.json"}, want: []string{"e.json"}, done: n(2)},
 		}},
 		{name: "date folder without AWS names: done until its day is past the window", steps: []pollStep{
 			{now: "10:00", add: []string{"day:x.json"}, want: []string{"day:x.json"}, done: n(1)},
@@ -195,6 +200,11 @@ func TestPollCursor(t *testing.T) {
 				if p == nil {
 					var err error
 					if p, err = NewDirPoller(root, nil, opt); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, key := range st.remove {
+					if err := os.Remove(filepath.Join(root, filepath.FromSlash(key))); err != nil {
 						t.Fatal(err)
 					}
 				}
