@@ -287,6 +287,40 @@ type Detector struct {
 	Explain          bool     `toml:"explain"`
 	PeakCap          float64  `toml:"peak_cap"`
 	Early            bool     `toml:"early"`
+	// Rules tune detection per series ([[detector.rules]]): the first
+	// whose patterns all match a series applies to it.
+	Rules []Rule `toml:"rules"`
+}
+
+// Rule is one [[detector.rules]] block; see detector.Rule. Patterns are
+// shell patterns ("" or absent: any); overrides left at 0 keep the
+// [detector] value. A rule sets false_alarm_budget or threshold, not both.
+type Rule struct {
+	Account          string   `toml:"account"`
+	Region           string   `toml:"region"`
+	EventSource      string   `toml:"event_source"`
+	EventName        string   `toml:"event_name"`
+	ErrorCode        string   `toml:"error_code"`
+	InsightType      string   `toml:"insight_type"`
+	Mute             []string `toml:"mute"`
+	FalseAlarmBudget float64  `toml:"false_alarm_budget"`
+	Threshold        float64  `toml:"threshold"`
+	MinCount         int      `toml:"min_count"`
+	MinRatio         float64  `toml:"min_ratio"`
+	GapFactor        float64  `toml:"gap_factor"`
+}
+
+// detectorRule is r for the detector: a budget becomes its threshold.
+func (r Rule) detectorRule() detector.Rule {
+	thr := r.Threshold
+	if r.FalseAlarmBudget > 0 && thr == 0 {
+		thr = detector.ThresholdForBudget(r.FalseAlarmBudget)
+	}
+	return detector.Rule{
+		Account: r.Account, Region: r.Region, EventSource: r.EventSource, EventName: r.EventName,
+		ErrorCode: r.ErrorCode, InsightType: r.InsightType, Mute: r.Mute,
+		Threshold: thr, MinCount: r.MinCount, MinRatio: r.MinRatio, GapFactor: r.GapFactor,
+	}
 }
 
 // Input tunes reading.
@@ -335,10 +369,15 @@ func Default() Config {
 // DetectorConfig converts the detector section.
 func (c Config) DetectorConfig() detector.Config {
 	d := c.Detector
+	var rules []detector.Rule
+	for _, r := range d.Rules {
+		rules = append(rules, r.detectorRule())
+	}
 	return detector.Config{
 		Lateness: d.Lateness.Duration, Windows: d.Windows, Threshold: d.Threshold, MinCount: d.MinCount,
 		MinRatio: d.MinRatio, Calm: d.Calm, Warmup: d.Warmup.Duration, GapFactor: d.GapFactor,
 		BaselineWindow: d.BaselineWindow.Duration, Explain: d.Explain, PeakCap: d.PeakCap, Early: d.Early,
+		Rules: rules,
 	}
 }
 
@@ -391,6 +430,14 @@ func (c Config) Validate() error {
 	var errs []error
 	if b := c.Detector.FalseAlarmBudget; !(b > 0) {
 		errs = append(errs, fmt.Errorf("detector.false_alarm_budget %v: want false insights per 1,000 series-days, > 0", b))
+	}
+	for i, r := range c.Detector.Rules {
+		switch {
+		case r.FalseAlarmBudget != 0 && r.Threshold != 0:
+			errs = append(errs, fmt.Errorf("detector.rules[%d]: set false_alarm_budget or threshold, not both (the threshold is derived from the budget)", i))
+		case r.FalseAlarmBudget < 0:
+			errs = append(errs, fmt.Errorf("detector.rules[%d].false_alarm_budget %v: want > 0", i, r.FalseAlarmBudget))
+		}
 	}
 	if err := c.DetectorConfig().Validate(); err != nil {
 		for _, e := range unjoin(err) {

@@ -45,6 +45,15 @@ func TestGood(t *testing.T) {
 	if d := c.DetectorConfig(); d.Threshold != 6 {
 		t.Errorf("false_alarm_budget 10: threshold %v, want 6", d.Threshold)
 	}
+	c, _ = Load("testdata/rules.good.toml")
+	rules := c.DetectorConfig().Rules
+	if len(rules) != 3 || rules[0].EventName != "CreateTags" || len(rules[0].Mute) != 1 ||
+		rules[1].Threshold != 6 || rules[1].MinRatio != 2 || rules[2].Threshold != 10 || rules[2].Account != "9999*" {
+		t.Errorf("rules.good.toml decoded to %+v", rules)
+	}
+	if d := c.DetectorConfig(); d.Threshold != 7 {
+		t.Errorf("rules.good.toml: the [detector] threshold became %v, want 7 (rules override per series only)", d.Threshold)
+	}
 }
 
 func TestBad(t *testing.T) {
@@ -65,6 +74,11 @@ func TestBad(t *testing.T) {
 		{"run_poll_interval.bad.toml", "run.poll_interval"},
 		{"budget_and_threshold.bad.toml", "false_alarm_budget or threshold, not both"},
 		{"budget_zero.bad.toml", "detector.false_alarm_budget 0"},
+		{"rules_budget_and_threshold.bad.toml", "detector.rules[0]: set false_alarm_budget or threshold, not both"},
+		{"rules_mute_kind.bad.toml", `detector.rules[0]: mute "gaps": want burst, gap, drop or all`},
+		{"rules_pattern.bad.toml", `detector.rules[0]: event_name "Put["`},
+		{"rules_empty.bad.toml", "detector.rules[0]: sets nothing"},
+		{"rules_unknown_key.bad.toml", "detector.rules.eventName"},
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(bad) {

@@ -68,6 +68,9 @@ type Config struct {
 	// (decaying over days) to raise another, up to PeakCap×Threshold. 0
 	// turns this off.
 	PeakCap float64
+	// Rules tune the detector per series (see Rule): the first that
+	// matches a series applies to it.
+	Rules []Rule
 }
 
 // budgetThreshold is the threshold for a budget of one false insight per
@@ -141,6 +144,11 @@ func (c Config) Validate() error {
 	if c.BaselineWindow < time.Hour || c.BaselineWindow > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("baseline_window %v: want 1h to 168h", c.BaselineWindow))
 	}
+	for i, r := range c.Rules {
+		for _, err := range r.problems() {
+			errs = append(errs, fmt.Errorf("rules[%d]: %w", i, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -168,6 +176,7 @@ type Stats struct {
 	Events    int64 // events added
 	Counted   int64 // events that fed at least one series
 	Late      int64 // events whose minute was already closed (dropped)
+	Muted     int64 // insights detected on series whose rule mutes their kind (not emitted)
 	Series    int   // series known
 	Open      int   // insights open now
 	Starts    map[string]int
@@ -182,7 +191,9 @@ type Detector struct {
 	ring    int64 // per-series minute ring size, a power of two
 	warmMin int64
 	baseMin int64
-	early   []int // the windows tryEarly tests
+	early   []int    // the windows tryEarly tests
+	base    params   // the settings of series no rule matches
+	ruled   []params // the settings of cfg.Rules' series, in order
 
 	ids    map[baseline.Key]uint32
 	series []*series
@@ -316,10 +327,12 @@ type openInsight struct {
 	baseAttrs []Attribution
 	expl      *Explanation
 	shared    string
+	muted     bool // its series' rule mutes its kind: Start and End are not emitted
 }
 
 type series struct {
 	key      baseline.Key
+	p        *params // the settings that apply to it (Detector.paramsFor)
 	model    baseline.Model
 	ring     counts // minute counts, indexed by minute & (len-1); not allocated while the series is silent (see dropRing)
 	ringTop  int64  // newest minute the ring holds
@@ -378,7 +391,14 @@ func New(cfg Config) (*Detector, error) {
 			early = append(early, w)
 		}
 	}
+	base := cfg.params()
+	ruled := make([]params, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		ruled[i] = r.apply(base)
+	}
 	return &Detector{
+		base:    base,
+		ruled:   ruled,
 		early:   early,
 		cfg:     cfg,
 		lateMin: late,
@@ -483,7 +503,7 @@ func (d *Detector) count(k baseline.Key, m int64, arn, ua, errc string) {
 	b.add(&d.names, sid, arn, ua, errc)
 	// Only a minute well above its expectation can put a short window past
 	// the threshold (pigeonhole): test the windows for those alone.
-	if d.cfg.Early && s.open == nil && c >= 2 && float64(c) >= d.cfg.MinRatio*d.expected(s, m) && d.warm(m) {
+	if d.cfg.Early && s.open == nil && c >= 2 && float64(c) >= s.p.minRatio*d.expected(s, m) && d.warm(m) {
 		d.tryEarly(sid, s, m)
 	}
 }
@@ -503,7 +523,7 @@ func (d *Detector) bucket(m int64) *minuteBucket {
 
 func (d *Detector) newSeries(k baseline.Key, m int64) uint32 {
 	sid := uint32(len(d.series))
-	s := &series{key: k, ringTop: d.closed, touched: d.closed, hourly: newCounts(hourRing)}
+	s := &series{key: k, p: d.paramsFor(k), ringTop: d.closed, touched: d.closed, hourly: newCounts(hourRing)}
 	// The series was silent from the detector's start until now: learn that,
 	// so that its first calls are judged against the quiet that preceded them.
 	firstHour := floorDiv(d.start, 60) + 1
@@ -556,7 +576,7 @@ func (d *Detector) LoadModels(meta baseline.Meta, entries []baseline.Entry) erro
 		if _, dup := d.ids[e.Key]; dup {
 			return fmt.Errorf("detector: model lists series %s twice", e.Key)
 		}
-		s := &series{key: e.Key, model: e.Model, hourly: newCounts(hourRing), hourTop: e.LastHour}
+		s := &series{key: e.Key, p: d.paramsFor(e.Key), model: e.Model, hourly: newCounts(hourRing), hourTop: e.LastHour}
 		for j, c := range e.Hours {
 			h := e.LastHour - int64(baseline.Week-1) + int64(j)
 			s.setHour(h, c)
@@ -792,15 +812,15 @@ func (d *Detector) burst(sid uint32, s *series, m int64, windows []int) {
 		// reported once is not reported again.
 		w = int(min(int64(w), m-s.lastEnd+1))
 		obs := d.windowSum(s, m, w)
-		if obs < float64(d.cfg.MinCount) {
+		if obs < float64(s.p.minCount) {
 			continue
 		}
 		exp := math.Max(d.expectedSum(s, m, w), floorRate*float64(w))
-		if obs < d.cfg.MinRatio*exp {
+		if obs < s.p.minRatio*exp {
 			continue
 		}
 		sc := tailScore(obs, exp, disp, kappa)
-		if sc >= d.cfg.Threshold && sc > best {
+		if sc >= s.p.threshold && sc > best {
 			best, bestW, bestObs, bestExp = sc, w, obs, exp
 		}
 	}
@@ -813,7 +833,7 @@ func (d *Detector) burst(sid uint32, s *series, m int64, windows []int) {
 		return
 	}
 	if d.cfg.PeakCap > 0 {
-		s.model.Peak = float32(math.Min(best, d.cfg.PeakCap*d.cfg.Threshold))
+		s.model.Peak = float32(math.Min(best, d.cfg.PeakCap*s.p.threshold))
 	}
 	start := m
 	for t := m - int64(bestW) + 1; t < m; t++ {
@@ -882,10 +902,10 @@ func (d *Detector) checkDrop(sid uint32, s *series, hour int64) {
 		}
 		// A window no silence of could be surprising enough (most series:
 		// a few calls an hour) is not scored: zeroScore bounds lowScore.
-		if !known || obs*dropRatio > exp || zeroScore(exp, disp, kappa) < d.cfg.Threshold {
+		if !known || obs*dropRatio > exp || zeroScore(exp, disp, kappa) < s.p.threshold {
 			continue
 		}
-		if sc := lowScore(obs, exp, disp, kappa); sc >= d.cfg.Threshold && sc > best {
+		if sc := lowScore(obs, exp, disp, kappa); sc >= s.p.threshold && sc > best {
 			best, bestH, bestObs, bestExp = sc, k, obs, exp
 		}
 	}
@@ -943,14 +963,14 @@ func (d *Detector) checkGap(sid uint32, s *series, m int64) {
 	}
 	var period float64
 	fire := false
-	if p, longest, ok := s.model.Periodic(); ok && float64(silence) > d.cfg.GapFactor*longest && float64(silence) >= longest+10 {
+	if p, longest, ok := s.model.Periodic(); ok && float64(silence) > s.p.gapFactor*longest && float64(silence) >= longest+10 {
 		fire, period = true, p
 	}
 	// A steady flow: silence that the expected rate makes improbable, and
 	// longer than any silence the series ever had (nights and weekends
 	// included, so a flow that stops at night is never a gap).
 	sc := zeroScore(s.silent, s.model.Dispersion(), s.model.NoiseVar())
-	if !fire && sc >= d.cfg.Threshold && silence >= 10 && float64(silence) > d.cfg.GapFactor*float64(s.model.GapMax) && s.model.Hours >= 48 {
+	if !fire && sc >= s.p.threshold && silence >= 10 && float64(silence) > s.p.gapFactor*float64(s.model.GapMax) && s.model.Hours >= 48 {
 		fire = true
 	}
 	if !fire {
@@ -1249,6 +1269,11 @@ func (d *Detector) emitStart(s *series, m int64) {
 		ins.Stats.InsightAverage = 0
 		ins.Attributions = d.attributions(s, [3]map[string]float64{}, 1, o.baseAttrs)
 	}
+	if s.p.mute&muteBit(o) != 0 {
+		o.muted = true
+		d.stats.Muted++
+		return
+	}
 	d.out = append(d.out, ins)
 	kind := "gap"
 	if o.expl != nil {
@@ -1269,7 +1294,7 @@ func (d *Detector) end(sid uint32, s *series, end int64) {
 		// declared early saw only its beginning).
 		if w := int(end - o.start); d.cfg.PeakCap > 0 && w > 0 {
 			exp := math.Max(d.expectedSum(s, end-1, w), floorRate*float64(w))
-			sc := math.Min(tailScore(o.total, exp, s.model.Dispersion(), s.model.NoiseVar()), d.cfg.PeakCap*d.cfg.Threshold)
+			sc := math.Min(tailScore(o.total, exp, s.model.Dispersion(), s.model.NoiseVar()), d.cfg.PeakCap*s.p.threshold)
 			s.model.Peak = max(s.model.Peak, float32(sc))
 		}
 	}
@@ -1282,7 +1307,9 @@ func (d *Detector) end(sid uint32, s *series, end int64) {
 		BaselineDuration: o.baseDur,
 	}
 	ins.Attributions = d.attributions(s, o.attrs, float64(dur), o.baseAttrs)
-	d.out = append(d.out, ins)
+	if !o.muted {
+		d.out = append(d.out, ins)
+	}
 	s.open = nil
 	s.lastEnd = end
 	s.silent = 0

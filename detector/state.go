@@ -39,7 +39,7 @@ import (
 // occurrences by index), so the same state always gives the same bytes.
 const (
 	stateMagic   = "trailsight-state"
-	stateVersion = 2    // 2: an open insight's kind (burst, gap, drop) and resumed minute, the detector's from; version 1 states are read as well
+	stateVersion = 3    // 2: an open insight's kind (burst, gap, drop) and resumed minute, the detector's from; 3: whether a rule muted it, Stats.Muted; versions 1 and 2 are read as well
 	stateChunk   = 1024 // series per embedded model blob: bounds the memory Save needs
 )
 
@@ -144,6 +144,9 @@ func configText(c Config) string {
 	v := reflect.ValueOf(c)
 	var b strings.Builder
 	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Slice && f.Len() == 0 {
+			continue // Rules: none, as in states saved before rules were
+		}
 		fmt.Fprintf(&b, "%s=%v\n", v.Type().Field(i).Name, v.Field(i).Interface())
 	}
 	return b.String()
@@ -212,6 +215,7 @@ func (d *Detector) encode(e *stateEncoder) {
 	e.i64(d.stats.Events)
 	e.i64(d.stats.Counted)
 	e.i64(d.stats.Late)
+	e.i64(d.stats.Muted)
 	e.u64(uint64(len(d.stats.Starts)))
 	for _, k := range slices.Sorted(maps.Keys(d.stats.Starts)) {
 		e.str(k)
@@ -390,21 +394,27 @@ func (e *stateEncoder) explanation(x *Explanation) {
 	e.i64(int64(x.SilentMinutes))
 }
 
-// Kinds of open insight in a state (version 1 wrote a gap flag: 0 or 1).
+// Kinds of open insight in a state (version 1 wrote a gap flag: 0 or 1),
+// with openMuted added for a muted one (version 3).
 const (
 	openBurst = 0 // bursts, error spikes, limit hits
 	openGap   = 1
 	openDrop  = 2
+	openMuted = 4
 )
 
 func openKind(o *openInsight) uint64 {
+	var k uint64 = openBurst
 	switch {
 	case o.gap:
-		return openGap
+		k = openGap
 	case o.drop:
-		return openDrop
+		k = openDrop
 	}
-	return openBurst
+	if o.muted {
+		k |= openMuted
+	}
+	return k
 }
 
 // decode fills the new detector d from the inside of a state (between the
@@ -412,7 +422,7 @@ func openKind(o *openInsight) uint64 {
 func (d *Detector) decode(b []byte) error {
 	x := &stateDecoder{b: b, size: len(b)}
 	x.version = x.u64()
-	if x.err == nil && x.version != stateVersion && x.version != 1 {
+	if x.err == nil && (x.version < 1 || x.version > stateVersion) {
 		return fmt.Errorf("%w: version %d, this build reads %d", ErrStateFormat, x.version, stateVersion)
 	}
 	fp := x.fixed64()
@@ -441,6 +451,9 @@ func (d *Detector) decode(b []byte) error {
 	d.stats.Events = x.i64()
 	d.stats.Counted = x.i64()
 	d.stats.Late = x.i64()
+	if x.version >= 3 {
+		d.stats.Muted = x.i64()
+	}
 	for n := x.count(2); n > 0; n-- {
 		k := x.str()
 		d.stats.Starts[k] = int(x.i64())
@@ -466,7 +479,7 @@ func (d *Detector) decode(b []byte) error {
 				break
 			}
 			d.ids[k] = sid
-			d.series = append(d.series, &series{key: k, model: entries[i].Model})
+			d.series = append(d.series, &series{key: k, p: d.paramsFor(k), model: entries[i].Model})
 		}
 	}
 	for _, s := range d.series {
@@ -592,7 +605,11 @@ func (x *stateDecoder) series(s *series, ring int64, n *names) {
 		return
 	}
 	o := &openInsight{}
-	switch k := x.u64(); k {
+	k := x.u64()
+	if x.version >= 3 && k&openMuted != 0 {
+		o.muted, k = true, k&^openMuted
+	}
+	switch k {
 	case openBurst:
 	case openGap:
 		o.gap = true

@@ -29,7 +29,7 @@ import (
 // the layout of a minute's contributors are the detector's own, compared as
 // what they stand for by contributors.
 var stateOpts = cmp.Options{
-	cmp.AllowUnexported(Detector{}, series{}, openInsight{}, minuteBucket{}, attrEntry{}, topK{}),
+	cmp.AllowUnexported(Detector{}, series{}, openInsight{}, minuteBucket{}, attrEntry{}, topK{}, params{}),
 	cmpopts.IgnoreFields(Detector{}, "lastB", "lastBm", "names"),
 	cmpopts.IgnoreFields(topK{}, "v"),
 	cmpopts.IgnoreFields(minuteBucket{}, "first", "e"),
@@ -603,20 +603,21 @@ func TestStateDeterministic(t *testing.T) {
 
 // knownFields lists the fields SaveState writes, per type: a field added
 // to one of them must be added to the state format (and stateVersion
-// bumped), or derived on restore and listed here.
+// bumped), or derived on restore and listed here (Detector's base and
+// ruled, and series' p, come from the Config).
 var knownFields = []struct {
 	v      any
 	fields string
 }{
-	{Detector{}, "cfg lateMin ring warmMin baseMin early ids series names cfgChanges started loaded start from maxSec closed pend lastB lastBm open armed out stats"},
-	{series{}, "key model ring ringTop hourly hourTop battr bmin silent touched anomHour lastEnd open"},
-	{openInsight{}, "gap resumed drop start lastAnom folded total attrs baseline baseDur baseAttrs expl shared"},
+	{Detector{}, "cfg lateMin ring warmMin baseMin early base ruled ids series names cfgChanges started loaded start from maxSec closed pend lastB lastBm open armed out stats"},
+	{series{}, "key p model ring ringTop hourly hourTop battr bmin silent touched anomHour lastEnd open"},
+	{openInsight{}, "gap resumed drop start lastAnom folded total attrs baseline baseDur baseAttrs expl shared muted"},
 	{minuteBucket{}, "sids first e other"},
 	{attrEntry{}, "arn ua err n next"},
 	{topK{}, "v c"},
 	{counts{}, "b shift"},
 	{names{}, "ids strs free swept"},
-	{Stats{}, "Events Counted Late Series Open Starts Watermark"},
+	{Stats{}, "Events Counted Late Muted Series Open Starts Watermark"},
 	{Insight{}, "EventVersion Time Region Account EventID SharedEventID State EventSource EventName Type ErrorCode Category Stats Attributions Explanation"},
 	{Statistics{}, "BaselineAverage InsightAverage InsightDuration BaselineDuration"},
 	{Attribution{}, "Attribute Insight Baseline"},

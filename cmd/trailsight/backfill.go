@@ -72,6 +72,7 @@ type summary struct {
 	Series         int            `json:"series"`
 	Starts         map[string]int `json:"starts"`
 	Insights       int            `json:"insightEvents"`
+	Muted          int64          `json:"muted"`      // insights detected on series a [[detector.rules]] mutes, not written
 	SeriesDays     float64        `json:"seriesDays"` // series × days of event time they were watched
 	PerKSeriesDays float64        `json:"insightsPer1000SeriesDays"`
 	Budget         float64        `json:"falseAlarmBudget"` // the detector's, per 1,000 series-days of normal traffic
@@ -163,7 +164,7 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 		}
 	}
 	st := det.Stats()
-	s.Counted, s.Late, s.Series = st.Counted, st.Late, st.Series
+	s.Counted, s.Late, s.Series, s.Muted = st.Counted, st.Late, st.Series, st.Muted
 	s.Duplicates = dd.Dropped()
 	for k, v := range st.Starts {
 		s.Starts[k] = v
@@ -293,8 +294,12 @@ func (s *summary) print(w io.Writer) {
 	if len(kinds) > 0 {
 		byKind = " (" + strings.Join(kinds, ", ") + ")"
 	}
-	fmt.Fprintf(w, "  insights    %d%s, %d Start/End events; %.2f per 1,000 series-days (false-alarm budget on normal traffic: %.3g)\n",
-		total, byKind, s.Insights, s.PerKSeriesDays, s.Budget)
+	muted := ""
+	if s.Muted > 0 {
+		muted = fmt.Sprintf("; %d more muted by [[detector.rules]], not written", s.Muted)
+	}
+	fmt.Fprintf(w, "  insights    %d%s, %d Start/End events; %.2f per 1,000 series-days (false-alarm budget on normal traffic: %.3g)%s\n",
+		total, byKind, s.Insights, s.PerKSeriesDays, s.Budget, muted)
 	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
 }
 

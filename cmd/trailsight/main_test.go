@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,50 @@ func TestGenDetectEval(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(out2, k))
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("re-run differs at %s (%v)", k, err)
+		}
+	}
+
+	// A rule muting one series: its insights are counted, not written, and
+	// every other insight is written as before, byte for byte.
+	var name string
+	nStarts := 0
+	for _, in := range ins {
+		if name == "" && in.State == detector.Start {
+			name = in.EventName
+		}
+	}
+	for _, in := range ins {
+		if in.State == detector.Start && in.EventName == name {
+			nStarts++
+		}
+	}
+	cfg := filepath.Join(dir, "mute.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[[detector.rules]]\nevent_name = %q\nmute = [\"all\"]\n", name)), 0o644)
+	muted, sumMuted := filepath.Join(dir, "muted"), filepath.Join(dir, "muted.json")
+	_, e, code = ts(t, nil, "--log-level", "warn", "detect", "--config", cfg, "--in", arch, "--out", muted, "--summary-json", sumMuted)
+	if code != 0 {
+		t.Fatalf("detect with a muting rule: exit %d: %s", code, e)
+	}
+	if !strings.Contains(e, fmt.Sprintf("%d more muted by [[detector.rules]]", nStarts)) {
+		t.Errorf("summary does not say %d insights were muted:\n%s", nStarts, e)
+	}
+	mi, _, err := detector.ReadInsights(muted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []detector.Insight
+	for _, in := range ins {
+		if in.EventName != name {
+			want = append(want, in)
+		}
+	}
+	if len(mi) != len(want) || len(want) == len(ins) {
+		t.Errorf("muting %s (%d insights): %d insight events written, want %d of %d", name, nStarts, len(mi), len(want), len(ins))
+	}
+	for i := range min(len(mi), len(want)) {
+		if mi[i].EventID != want[i].EventID {
+			t.Errorf("muting %s changed another insight: %s, want %s", name, mi[i].EventID, want[i].EventID)
+			break
 		}
 	}
 

@@ -109,11 +109,12 @@ type service struct {
 	idleFrom   time.Time
 	lastGauges time.Time // when gauges last read the detector's statistics
 	lateSeen   int64     // late events already added to the late counter
+	mutedSeen  int64     // muted insights already added to the muted counter
 }
 
 type serviceMetrics struct {
-	events, insights, checkpoints, late, files, badFiles, duplicates prometheus.Counter
-	series, open, lagSeconds, watermark, ckSecs, pollSecs, sourceLag prometheus.Gauge
+	events, insights, checkpoints, late, muted, files, badFiles, duplicates prometheus.Counter
+	series, open, lagSeconds, watermark, ckSecs, pollSecs, sourceLag        prometheus.Gauge
 }
 
 func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
@@ -131,6 +132,7 @@ func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
 		events:      f("events_total", "CloudTrail events read from the source."),
 		late:        f("late_events_total", "Events whose minute was already closed (dropped)."),
 		insights:    f("insight_events_total", "Insights events (Start and End) produced."),
+		muted:       f("insights_muted_total", "Insights detected on series whose [[detector.rules]] mute their kind (not sent)."),
 		checkpoints: f("checkpoints_total", "Checkpoints written."),
 		series:      gauge("series", "Series the detector knows."),
 		open:        gauge("open_insights", "Insights started and not yet ended."),
@@ -365,6 +367,10 @@ func (s *service) gauges() detector.Stats {
 		s.m.late.Add(float64(d))
 	}
 	s.lateSeen = st.Late
+	if d := st.Muted - s.mutedSeen; d > 0 {
+		s.m.muted.Add(float64(d))
+	}
+	s.mutedSeen = st.Muted
 	if !st.Watermark.IsZero() {
 		s.m.watermark.Set(float64(st.Watermark.Unix()))
 		s.m.lagSeconds.Set(time.Since(st.Watermark).Seconds())
