@@ -74,8 +74,8 @@ func (r Rule) apply(base params) params {
 	return p
 }
 
-// matches reports whether every pattern of r matches series k.
-func (r Rule) matches(k baseline.Key) bool {
+// Matches reports whether every pattern of r matches series k.
+func (r Rule) Matches(k baseline.Key) bool {
 	for _, pv := range [...][2]string{
 		{r.Account, k.Account}, {r.Region, k.Region}, {r.EventSource, k.Source}, {r.EventName, k.Name},
 		{r.ErrorCode, k.ErrorCode}, {r.InsightType, insightType(k).String()},
@@ -89,6 +89,9 @@ func (r Rule) matches(k baseline.Key) bool {
 	}
 	return true
 }
+
+// Validate reports every problem with r, each naming its field.
+func (r Rule) Validate() error { return errors.Join(r.problems()...) }
 
 // problems lists every problem with r, each naming its field.
 func (r Rule) problems() []error {
@@ -131,14 +134,23 @@ func (r Rule) problems() []error {
 	return errs
 }
 
-// paramsFor returns the settings for series k: those of the first rule
-// that matches it, else the detector's own. Called once per series, when
-// the detector first meets it.
-func (d *Detector) paramsFor(k baseline.Key) *params {
-	for i, r := range d.cfg.Rules {
-		if r.matches(k) {
-			return &d.ruled[i]
+// RuleFor returns the index in c.Rules of the rule that applies to series
+// k, the first that matches it; -1 when none does.
+func (c Config) RuleFor(k baseline.Key) int {
+	for i, r := range c.Rules {
+		if r.Matches(k) {
+			return i
 		}
+	}
+	return -1
+}
+
+// paramsFor returns the settings for series k: those of the rule that
+// applies to it, else the detector's own. Called once per series, when the
+// detector first meets it.
+func (d *Detector) paramsFor(k baseline.Key) *params {
+	if i := d.cfg.RuleFor(k); i >= 0 {
+		return &d.ruled[i]
 	}
 	return &d.base
 }

@@ -33,7 +33,7 @@ func TestRuleMatches(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.rule.matches(tc.key); got != tc.want {
+			if got := tc.rule.Matches(tc.key); got != tc.want {
 				t.Errorf("%+v matches %s = %v, want %v", tc.rule, tc.key, got, tc.want)
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -36,6 +37,7 @@ type cli struct {
 	Publish   publishCmd   `cmd:"" help:"Replay a CloudTrail archive into a NATS JetStream stream, one message per record (Nats-Msg-Id = eventID)."`
 	Eval      evalCmd      `cmd:"" help:"Score insights against the labels of a generated archive."`
 	Nab       nabCmd       `cmd:"" name:"nab" help:"Run the detector on the Numenta Anomaly Benchmark count series and score it beside the published detectors."`
+	Series    seriesCmd    `cmd:"" help:"List the series a model file knows, what each learned as normal, and which [[detector.rules]] applies."`
 	Bench     benchCmd     `cmd:"" help:"Time gunzip+decode alone (the floor) and the whole detect on the same archive; print the ratio."`
 	BenchPass benchPassCmd `cmd:"" name:"bench-pass" hidden:"" help:"One timed pass of bench."`
 	Version   versionCmd   `cmd:"" help:"Print the version."`
@@ -67,7 +69,8 @@ func main() {
 	g := &globals{ctx: ctx, log: newLogger(c.LogLevel, c.LogFormat)}
 	err := k.Run(g)
 	if err != nil {
-		g.log.Error().Err(err).Msg(k.Command() + " failed")
+		name, _, _ := strings.Cut(k.Command(), " ") // "series <model>": the command, not its arguments
+		g.log.Error().Err(err).Msg(name + " failed")
 		fmt.Fprintln(os.Stderr, "trailsight:", err)
 		os.Exit(1)
 	}

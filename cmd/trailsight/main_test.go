@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/detector"
 )
 
@@ -179,6 +181,46 @@ func TestGenDetectEval(t *testing.T) {
 	if _, e, code := ts(t, nil, "--log-level", "warn", "baseline", "--in", arch, "--to", "2026-03-10", "--model", model); code != 0 {
 		t.Fatalf("baseline exit %d: %s", code, e)
 	}
+	// series lists what the model learned, and which rule applies.
+	stdout, e, code := ts(t, nil, "series", model, "--config", cfg, "--json")
+	if code != 0 {
+		t.Fatalf("series exit %d: %s", code, e)
+	}
+	_, entries, err := baseline.LoadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	ruled := 0
+	prev := math.Inf(1)
+	for _, l := range lines {
+		var r seriesRow
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("series --json line %q: %v", l, err)
+		}
+		if (r.Rule == 0) != (r.EventName == name) {
+			t.Errorf("series %s/%s: rule %d; the muting rule is for %s only", r.EventSource, r.EventName, r.Rule, name)
+		}
+		if r.Rule == 0 {
+			ruled++
+		}
+		if r.Mean > prev {
+			t.Errorf("series not busiest first: %v after %v", r.Mean, prev)
+		}
+		prev = r.Mean
+	}
+	if len(lines) != len(entries) || ruled == 0 {
+		t.Errorf("series --json: %d rows (%d under the rule), the model has %d series", len(lines), ruled, len(entries))
+	}
+	stdout, e, code = ts(t, nil, "series", model, "--config", cfg, "--event-name", name, "--top", "1")
+	if code != 0 || !strings.Contains(stdout, "SERIES") || !strings.Contains(stdout, "#0 mute all") ||
+		!strings.Contains(stdout, fmt.Sprintf("1 of %d series shown (%d match the filter, %d of them under a rule)", len(entries), ruled, ruled)) {
+		t.Errorf("series --event-name %s: exit %d\n%s%s", name, code, stdout, e)
+	}
+	if _, e, code := ts(t, nil, "series", model, "--event-name", "Put["); code == 0 || !strings.Contains(e, "syntax error in pattern") {
+		t.Errorf("series with a bad pattern: exit %d, %s", code, e)
+	}
+
 	warm := filepath.Join(dir, "warm")
 	if _, e, code := ts(t, nil, "--log-level", "warn", "detect", "--in", arch, "--from", "2026-03-10", "--model", model, "--out", warm); code != 0 {
 		t.Fatalf("detect --model exit %d: %s", code, e)
@@ -190,11 +232,11 @@ func TestGenDetectEval(t *testing.T) {
 		t.Errorf("detect --model with a non-model file: exit %d, %s", code, e)
 	}
 
-	stdout, e, code := ts(t, nil, "eval", "--labels", filepath.Join(arch, "labels.json"), out)
+	stdout, e, code = ts(t, nil, "eval", "--labels", filepath.Join(arch, "labels.json"), out)
 	if code != 0 {
 		t.Fatalf("eval exit %d: %s", code, e)
 	}
-	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	lines = strings.Split(strings.TrimSpace(stdout), "\n")
 	if last := lines[len(lines)-1]; !regexp.MustCompile(`^F1=[0-9.]+ precision=[0-9.]+ recall=[0-9.]+$`).MatchString(last) {
 		t.Errorf("eval last line = %q", last)
 	}
@@ -290,7 +332,7 @@ func TestErrorsExitNonZero(t *testing.T) {
 }
 
 func TestHelpTeaches(t *testing.T) {
-	for _, cmd := range []string{"detect", "baseline", "demo", "gen", "eval", "nab", "bench"} {
+	for _, cmd := range []string{"detect", "baseline", "demo", "gen", "eval", "nab", "bench", "series"} {
 		out, _, code := ts(t, nil, cmd, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: trailsight "+cmd) || len(out) < 400 {
 			t.Errorf("%s --help: exit %d, %d bytes", cmd, code, len(out))
