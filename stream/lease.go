@@ -136,6 +136,22 @@ func (l *Lease) Valid(now time.Time) bool {
 	return l.lostErr == nil && now.Sub(l.renewed) < l.ttl-l.margin
 }
 
+// Check returns nil while Valid(now), else loses the lease (if it was not
+// lost yet) and returns why, wrapping ErrLeaseLost. Call it before doing
+// anything only the holder may do.
+func (l *Lease) Check(now time.Time) error {
+	if l.Valid(now) {
+		return nil
+	}
+	if err := l.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	late := now.Sub(l.renewed)
+	l.mu.Unlock()
+	return l.lose(fmt.Errorf("not renewed for %v, and it may expire after %v", late.Round(time.Millisecond), l.ttl))
+}
+
 // Lost is closed when the lease is lost.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
@@ -201,7 +217,14 @@ func (l *Lease) Keep(ctx context.Context, onRenew func(error)) error {
 			return l.Err()
 		case <-t.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, l.margin)
+		// A renewal that cannot finish while the lease is valid is too late.
+		l.mu.Lock()
+		deadline := l.renewed.Add(l.ttl - l.margin)
+		l.mu.Unlock()
+		if d := time.Now().Add(l.margin); d.Before(deadline) {
+			deadline = d
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		err := l.Renew(rctx)
 		cancel()
 		if ctx.Err() != nil {
