@@ -227,11 +227,11 @@ func TestNATSState(t *testing.T) {
 		t.Fatalf("Load() of nothing = %d bytes, %v; want nil, nil", len(got), err)
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16) // 3 MB
-	if err := a.Save(ctx, big); err != nil {
+	if err := a.Save(ctx, big, nil); err != nil {
 		t.Fatalf("Save(3 MB) = %v", err)
 	}
 	v2 := []byte("second")
-	if err := a.Save(ctx, v2); err != nil {
+	if err := a.Save(ctx, v2, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := OpenNATSState(ctx, js, "state", "d-p0")
@@ -250,10 +250,10 @@ func TestNATSState(t *testing.T) {
 	if got, err := b.Load(ctx); err != nil || !bytes.Equal(got, v2) {
 		t.Fatalf("Load() with an orphan = %q, %v; want %q", got, err, v2)
 	}
-	if err := b.Save(ctx, []byte("third")); err != nil {
+	if err := b.Save(ctx, []byte("third"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Save(ctx, []byte("stale")); !errors.Is(err, ErrStateConflict) {
+	if err := a.Save(ctx, []byte("stale"), nil); !errors.Is(err, ErrStateConflict) {
 		t.Fatalf("stale Save() = %v, want ErrStateConflict", err)
 	}
 	c, _ := OpenNATSState(ctx, js, "state", "d-p0")

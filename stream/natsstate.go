@@ -113,12 +113,21 @@ func (s *NATSState) sweep(ctx context.Context) {
 }
 
 // Save makes data the checkpoint (see NATSState). ErrStateConflict when
-// someone else saved since this NATSState last loaded or saved.
-func (s *NATSState) Save(ctx context.Context, data []byte) error {
+// someone else saved since this NATSState last loaded or saved. check,
+// when not nil, is called once the object is written, just before the
+// switch: an error from it (the caller's lease has run out meanwhile)
+// abandons the save.
+func (s *NATSState) Save(ctx context.Context, data []byte, check func() error) error {
 	name := s.key + "/" + nuid.Next()
 	info, err := s.obs.PutBytes(ctx, name, data)
 	if err != nil {
 		return fmt.Errorf("stream: save %s: object: %w", s, err)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			_ = s.obs.Delete(ctx, name)
+			return err
+		}
 	}
 	val, _ := json.Marshal(statePointer{Object: name, Size: info.Size, Digest: info.Digest})
 	var rev uint64
