@@ -55,6 +55,13 @@ files; NATS messages are acknowledged only once a checkpoint holds them. After a
 from the checkpoint and re-reads exactly what it lacks: insight IDs and S3 keys are derived from content and
 NATS outputs carry Nats-Msg-Id, so nothing is lost and nothing is duplicated downstream.
 
+Growing past one machine: with run.partitions = N (a NATS source whose stream the server splits by
+account and region: 'trailsight publish --create --partitions N' makes one) each instance serves one
+partition — run.partition, or "auto": the first free — with its own consumer and detector, and keeps the
+checkpoint in JetStream (run.state_store = "nats") behind a lease of run.lease_ttl. An instance whose
+partition is taken waits (/healthz: "waiting") and takes over when the owner stops or its lease expires,
+resuming from the checkpoint; one that loses its lease stops processing it at once, writing nothing.
+
 /metrics (Prometheus) and /healthz listen on run.listen. SIGTERM or Ctrl-C: stop reading, deliver,
 checkpoint, exit within run.shutdown_grace.
 
@@ -63,7 +70,10 @@ Examples:
   trailsight publish --in /data/AWSLogs nats://127.0.0.1:4222/CLOUDTRAIL
   # with [run] source = "s3://my-trail-bucket/org" and from = "2026-01-01": backfill, then watch
   trailsight run --config trailsight.toml
-  zcat export.json.gz | trailsight run --config stdin.toml   # [run] source = "-"`
+  zcat export.json.gz | trailsight run --config stdin.toml   # [run] source = "-"
+  # three machines, [run] partitions = 3, partition = "auto", source = nats://nats.internal:4222/CLOUDTRAIL
+  trailsight publish --in /data/AWSLogs --create --partitions 3 nats://nats.internal:4222/CLOUDTRAIL
+  trailsight run --config partitioned.toml`
 }
 
 // embeddedStream is the stream the embedded server holds for CloudTrail events.

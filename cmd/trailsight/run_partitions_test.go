@@ -115,10 +115,10 @@ func TestRunPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel) // not defer: the parallel subtests run after this function returns
 
 	// Which partitions hold records: at least two, or the split is trivial.
 	full := f.partitionRefs(t, js)
@@ -133,6 +133,7 @@ func TestRunPartitions(t *testing.T) {
 	// taking the first free one ("auto"), together write what detect
 	// writes.
 	t.Run("same_answers", func(t *testing.T) {
+		t.Parallel() // each its own durable: consumers, leases, state, outputs
 		children := make([]*child, testPartitions)
 		for i := range testPartitions {
 			cfg, _ := f.partitionConfig(t, "same", fmt.Sprint(i), `"auto"`, freeAddr(t))
@@ -171,6 +172,7 @@ func TestRunPartitions(t *testing.T) {
 	// -9; a new instance for it waits for its lease to expire, resumes from
 	// its state in NATS, and the outputs are still detect's.
 	t.Run("takeover", func(t *testing.T) {
+		t.Parallel() // each its own durable: consumers, leases, state, outputs
 		p := fmt.Sprint(full[0])
 		cfgA, out := f.partitionConfig(t, "take", "a", p, freeAddr(t))
 		a := startRunLog(t, "info", cfgA, listenOf(t, cfgA))
@@ -206,6 +208,7 @@ func TestRunPartitions(t *testing.T) {
 	// taken from it; it stops processing at once without writing its
 	// state, waits, and takes the partition again once the lease is free.
 	t.Run("lease_lost", func(t *testing.T) {
+		t.Parallel() // each its own durable: consumers, leases, state, outputs
 		cfgA, out := f.partitionConfig(t, "lost", "a", fmt.Sprint(full[0]), freeAddr(t))
 		a := startRunLog(t, "info", cfgA, listenOf(t, cfgA), "--until-idle", "3s")
 		rest := others(t, "lost")
@@ -378,4 +381,40 @@ func listenOf(t *testing.T, cfg string) string {
 	}
 	t.Fatalf("%s: no listen", cfg)
 	return ""
+}
+
+// TestRunPartitionsNeedTransform: a stream the server does not split is
+// refused at start, with the transform it needs; nothing is consumed.
+func TestRunPartitionsNeedTransform(t *testing.T) {
+	url := startTestNATS(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CLOUDTRAIL", Subjects: []string{"trailsight.events.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.toml")
+	text := fmt.Sprintf("[run]\nsource = %q\nstate_dir = %q\nlisten = \"\"\npartitions = 3\n", url+"/CLOUDTRAIL", filepath.Join(dir, "state"))
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := tsEnv(t, nil, "run", "--config", cfg, "--until-idle", "1s")
+	want := `run.partitions: stream CLOUDTRAIL has no subject transform (its messages are not partitioned), and run.partitions is 3: ` +
+		`give it the subject transform {"src": "trailsight.events.*.*", "dest": "trailsight.events.{{partition(3,1,2)}}.{{wildcard(1)}}.{{wildcard(2)}}"}`
+	if code == 0 || !strings.Contains(out, want) {
+		t.Errorf("run, partitions = 3 on a stream without the transform: exit %d\n%s\nwant an error with\n%s", code, out, want)
+	}
+	st, err := js.Stream(ctx, "CLOUDTRAIL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.State.Consumers != 0 {
+		t.Errorf("consumers on the unpartitioned stream after the refusal: %v (%v), want 0", info.State.Consumers, err)
+	}
 }
