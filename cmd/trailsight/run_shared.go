@@ -256,12 +256,16 @@ type shared struct {
 // wrapping stream.ErrLeaseLost; nothing written after it). It releases a
 // lease it still holds.
 func (sh *shared) run(ctx context.Context, untilIdle time.Duration) error {
+	// pctx ends the processing: on SIGTERM, or at once when the lease is
+	// lost. The lease is kept until the tenure is over, shutdown included
+	// (its last checkpoint needs it).
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	kctx, stopKeeping := context.WithCancel(context.Background())
 	kept := make(chan struct{})
 	go func() {
 		defer close(kept)
-		sh.lease.Keep(pctx, func(err error) {
+		sh.lease.Keep(kctx, func(err error) {
 			if err == nil {
 				sh.lm.renewals.Inc()
 				return
@@ -269,10 +273,10 @@ func (sh *shared) run(ctx context.Context, untilIdle time.Duration) error {
 			sh.lm.failures.Inc()
 			sh.log.Warn().Str("lease", sh.t.key).Err(err).Msg("lease renewal failed")
 		})
-		cancel() // lost: stop processing at once
+		cancel() // lost (or the tenure is over): stop processing at once
 	}()
 	defer func() {
-		cancel()
+		stopKeeping()
 		<-kept
 		sh.lm.owned.Set(0)
 		sh.lm.partition.Set(-1)
