@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ const testPartitions = 3
 // partitionConfig writes the configuration of an instance serving
 // partition (an index or "auto") as durable, into the fixture's folder;
 // every instance of one durable shares out and the NATS output.
-func (f *serviceFixture) partitionConfig(t *testing.T, durable, instance, partition, listen string) (cfg, out string) {
+func (f *serviceFixture) partitionConfig(t *testing.T, durable, instance, partition, listen string, query ...string) (cfg, out string) {
 	t.Helper()
 	out = filepath.Join(f.dir, durable+"-out")
 	cfg = filepath.Join(f.dir, durable+"-"+instance+".toml")
@@ -60,7 +61,7 @@ dedupe_window = "2h"
 path = %q
 [[notify.nats]]
 url = %q
-`, f.natsURL+"/CLOUDTRAIL?durable="+durable, filepath.Join(f.dir, durable+"-"+instance+"-state"), listen,
+`, f.natsURL+"/CLOUDTRAIL?durable="+durable+strings.Join(query, ""), filepath.Join(f.dir, durable+"-"+instance+"-state"), listen,
 		testPartitions, partition, out, f.natsURL+"/INSIGHTS_"+strings.ToUpper(durable)+"?create=1&prefix=insights."+durable)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestRunPartitions(t *testing.T) {
-	f := newServiceFixtureWith(t, 2, testPartitions)
+	f := newServiceFixtureWith(t, 2, 0.2, testPartitions)
 	nc, err := nats.Connect(f.natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -174,16 +175,19 @@ func TestRunPartitions(t *testing.T) {
 	t.Run("takeover", func(t *testing.T) {
 		t.Parallel() // each its own durable: consumers, leases, state, outputs
 		p := fmt.Sprint(full[0])
-		cfgA, out := f.partitionConfig(t, "take", "a", p, freeAddr(t))
+		// a reads one message at a time, to be killed in the middle.
+		cfgA, out := f.partitionConfig(t, "take", "a", p, freeAddr(t), "&batch=1")
 		a := startRunLog(t, "info", cfgA, listenOf(t, cfgA))
 		rest := others(t, "take")
 		// Kill a once a checkpoint holds some of its partition.
+		var m map[string]float64
 		poll(t, 30*time.Second, "a checkpoints", func() bool {
-			m, err := a.scrape()
+			m, err = a.scrape()
 			return err == nil && m["trailsight_checkpoints_total"] >= 1 && m["trailsight_events_total"] > 0
 		})
 		a.cmd.Process.Signal(syscall.SIGKILL)
 		<-a.done
+		t.Logf("a killed after %v events, %v checkpoints", m["trailsight_events_total"], m["trailsight_checkpoints_total"])
 		killed := time.Now()
 		cfgC, _ := f.partitionConfig(t, "take", "c", p, freeAddr(t))
 		c := startRunLog(t, "info", cfgC, listenOf(t, cfgC), "--until-idle", "2s")
@@ -333,11 +337,14 @@ func (f *serviceFixture) partitionRefs(t *testing.T, js jetstream.JetStream) (fu
 // event whose minute is closed. Each partition's detector has its own
 // watermark, driven by its own accounts and regions only: a region whose
 // records arrive late next to another region's is not dropped as late when
-// the two lie in different partitions (1,287 records dropped as late
-// instead of 1,575 on this archive). So the files must equal, byte for
-// byte, what detect writes for each partition's part of the archive, and,
-// against detect on the whole archive, hold the same insights (keys, IDs,
-// states and times), whose baseline figures may differ in the last digits.
+// the two lie in different partitions (on this archive detect drops 204
+// records as late on the whole, 132 on the three parts). So the
+// files must equal, byte for byte, what detect writes for each partition's
+// part of the archive; against detect on the whole archive, the same series
+// must have the same number of insights of each kind, whose times and
+// figures may differ where the whole-archive run dropped records as late
+// (one burst here starts 30 minutes earlier in the partitioned run: the
+// records that make it were late next to the other partitions').
 func (f *serviceFixture) checkPartitioned(t *testing.T, name, out string) {
 	t.Helper()
 	f.check(t, name, out)
@@ -349,20 +356,17 @@ func (f *serviceFixture) checkPartitioned(t *testing.T, name, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	brief := func(ins []detector.Insight) []string {
+	series := func(ins []detector.Insight) []string {
 		var b []string
 		for _, in := range ins {
-			b = append(b, fmt.Sprint(in.SharedEventID, in.State, in.Time.UTC(), in.Account, in.Region, in.EventSource, in.EventName, in.Type))
+			b = append(b, fmt.Sprint(in.State, " ", in.Account, " ", in.Region, " ", in.EventSource, " ", in.EventName, " ", in.Type))
 		}
 		slices.Sort(b)
 		return b
 	}
-	if g, w := brief(got), brief(want); !slices.Equal(g, w) {
-		t.Errorf("%s: %d insight events, detect on the whole archive %d; not the same ones:\n%s\nwant\n%s", name, len(g), len(w),
+	if g, w := series(got), series(want); !slices.Equal(g, w) {
+		t.Errorf("%s: %d insight events, detect on the whole archive %d; not for the same series:\n%s\nwant\n%s", name, len(g), len(w),
 			strings.Join(g, "\n"), strings.Join(w, "\n"))
-	}
-	if k := listKeys(t, out); !slices.Equal(k, f.wholeKeys) {
-		t.Errorf("%s: %d files, detect on the whole archive %d", name, len(k), len(f.wholeKeys))
 	}
 }
 
@@ -417,4 +421,50 @@ func TestRunPartitionsNeedTransform(t *testing.T) {
 	if info, err := st.Info(ctx); err != nil || info.State.Consumers != 0 {
 		t.Errorf("consumers on the unpartitioned stream after the refusal: %v (%v), want 0", info.State.Consumers, err)
 	}
+}
+
+// TestRunPartitionsChurn (-tags long): rounds of instances sharing the
+// partitions ("auto"), one killed with -9 and the others stopped at a
+// random moment of each round; the outputs are still detect's.
+func TestRunPartitionsChurn(t *testing.T) {
+	if !longTests {
+		t.Skip("with -tags long: instances killed and stopped at random while they share the partitions")
+	}
+	f := newServiceFixtureWith(t, 2, 0.2, testPartitions)
+	nc, err := nats.Connect(f.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	f.partitionRefs(t, js)
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	var out string
+	for round := range 12 {
+		var cs []*child
+		for i := range testPartitions + 1 { // one standby
+			var cfg string
+			cfg, out = f.partitionConfig(t, "churn", fmt.Sprint(round, "-", i), `"auto"`, freeAddr(t))
+			cs = append(cs, startRunLog(t, "warn", cfg, listenOf(t, cfg)))
+		}
+		time.Sleep(time.Duration(500+r.IntN(3000)) * time.Millisecond)
+		victim := r.IntN(len(cs))
+		cs[victim].cmd.Process.Signal(syscall.SIGKILL)
+		<-cs[victim].done
+		for _, c := range cs {
+			c.stop()
+			if strings.Contains(c.stderr.String(), "panic") {
+				t.Fatalf("round %d: panic:\n%s", round, c.stderr.String())
+			}
+		}
+	}
+	var cs []*child
+	for i := range testPartitions {
+		cfg, _ := f.partitionConfig(t, "churn", fmt.Sprint("final-", i), `"auto"`, freeAddr(t))
+		cs = append(cs, startRunLog(t, "warn", cfg, listenOf(t, cfg), "--until-idle", "5s"))
+	}
+	for i, c := range cs {
+		c.wait(t, fmt.Sprint("final ", i), 2*time.Minute)
+	}
+	f.checkPartitioned(t, "churn", out)
 }

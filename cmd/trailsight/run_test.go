@@ -34,16 +34,17 @@ type serviceFixture struct {
 
 func newServiceFixture(t *testing.T) *serviceFixture {
 	t.Helper()
-	return newServiceFixtureWith(t, 1, 0)
+	return newServiceFixtureWith(t, 1, 1, 0)
 }
 
-// newServiceFixtureWith makes a fixture of accounts accounts, published to
-// a stream split into partitions (publish --create --partitions).
-func newServiceFixtureWith(t *testing.T, accounts, partitions int) *serviceFixture {
+// newServiceFixtureWith makes a fixture of accounts accounts at scale,
+// published to a stream split into partitions (publish --create
+// --partitions).
+func newServiceFixtureWith(t *testing.T, accounts int, scale float64, partitions int) *serviceFixture {
 	t.Helper()
 	f := &serviceFixture{dir: t.TempDir()}
 	arch := filepath.Join(f.dir, "archive")
-	if out, code := tsEnv(t, nil, "gen", "--out", arch, "--days", "9", "--accounts", fmt.Sprint(accounts), "--seed", "6"); code != 0 {
+	if out, code := tsEnv(t, nil, "gen", "--out", arch, "--days", "9", "--accounts", fmt.Sprint(accounts), "--scale", fmt.Sprint(scale), "--seed", "6"); code != 0 {
 		t.Fatalf("gen: %s", out)
 	}
 	f.ref = filepath.Join(f.dir, "ref")
