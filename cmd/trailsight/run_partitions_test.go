@@ -158,6 +158,28 @@ func TestRunPartitions(t *testing.T) {
 
 	})
 
+	// TestRunPartitions/whole_stream: state_store = "nats" without
+	// partitions: one consumer reads the whole (partitioned) stream, one
+	// detector, its checkpoint in NATS behind a lease: detect's files on the
+	// whole archive, byte for byte.
+	t.Run("whole_stream", func(t *testing.T) {
+		t.Parallel()
+		cfg, out := f.partitionConfig(t, "whole", "a", `"auto"`, freeAddr(t))
+		b, _ := os.ReadFile(cfg)
+		text := strings.Replace(string(b), fmt.Sprintf("partitions = %d\npartition = \"auto\"\n", testPartitions), "state_store = \"nats\"\n", 1)
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := startRunLog(t, "info", cfg, listenOf(t, cfg), "--until-idle", "2s")
+		c.wait(t, "whole", time.Minute)
+		for _, want := range []string{`"lease":"CLOUDTRAIL.whole"`, `"message":"lease taken"`, `"state":"nats kv trailsight_state/CLOUDTRAIL.whole"`} {
+			if !strings.Contains(c.stderr.String(), want) {
+				t.Errorf("the log lacks %s:\n%s", want, c.stderr.String())
+			}
+		}
+		sameFiles(t, "whole", f.wholeRef, f.wholeKeys, out)
+	})
+
 	// others starts an instance, until idle, for each partition holding
 	// records but the first.
 	others := func(t *testing.T, durable string) []*child {
