@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,7 +81,75 @@ type Run struct {
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// Model, when set, starts a fresh service warm from a model file.
 	Model string `toml:"model"`
+	// Partitions is the number of partitions of a NATS source's stream
+	// (see stream.PartitionTransform); 0 or 1: not partitioned, one
+	// consumer reads the whole stream.
+	Partitions int `toml:"partitions"`
+	// Partition is the one this instance serves when Partitions > 1: an
+	// index from 0, or "auto" (the default): the first whose lease is free.
+	Partition Partition `toml:"partition"`
+	// StateStore is where checkpoints go: "file" (in StateDir) or "nats"
+	// (JetStream key-value and object store of the NATS source's server,
+	// behind a lease, so that another instance can take over). Empty: "nats"
+	// when partitioned, else "file".
+	StateStore string `toml:"state_store"`
+	// LeaseTTL is how long an instance that stopped renewing still holds
+	// its partition: the longest a takeover waits after a crash. Every
+	// instance must use the same.
+	LeaseTTL Duration `toml:"lease_ttl"`
 }
+
+// Partition is run.partition: a partition's index, "auto" or "" (auto).
+// In TOML it is an integer or the string "auto".
+type Partition string
+
+// UnmarshalTOML takes an integer or a string.
+func (p *Partition) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		*p = Partition(strconv.FormatInt(v, 10))
+	case string:
+		*p = Partition(v)
+	default:
+		return fmt.Errorf("run.partition %v: want an index (0, 1, …) or \"auto\"", v)
+	}
+	return nil
+}
+
+// Index returns the partition's index, or auto true.
+func (p Partition) Index() (k int, auto bool, err error) {
+	if p == "" || p == "auto" {
+		return 0, true, nil
+	}
+	k, err = strconv.Atoi(string(p))
+	if err != nil || k < 0 {
+		return 0, false, fmt.Errorf("run.partition %q: want an index (0, 1, …) or \"auto\"", string(p))
+	}
+	return k, false, nil
+}
+
+// State stores, as StateStoreKind returns them.
+const (
+	StateFile = "file"
+	StateNATS = "nats"
+)
+
+// Partitioned reports whether the source is read as several partitions.
+func (r Run) Partitioned() bool { return r.Partitions > 1 }
+
+// StateStoreKind is StateStore with its default applied.
+func (r Run) StateStoreKind() string {
+	switch {
+	case r.StateStore != "":
+		return r.StateStore
+	case r.Partitioned():
+		return StateNATS
+	}
+	return StateFile
+}
+
+// MaxPartitions bounds run.partitions.
+const MaxPartitions = 1024
 
 // Source kinds, as SourceKind returns them.
 const (
@@ -157,6 +226,44 @@ func (r Run) validate() []error {
 	}
 	if r.ShutdownGrace.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("run.shutdown_grace %v: want > 0", r.ShutdownGrace))
+	}
+	return append(errs, r.validatePartitions()...)
+}
+
+func (r Run) validatePartitions() []error {
+	var errs []error
+	kind, _ := r.SourceKind()
+	n := r.Partitions
+	switch {
+	case n < 0 || n > MaxPartitions:
+		errs = append(errs, fmt.Errorf("run.partitions %d: want 0 (not partitioned) to %d", n, MaxPartitions))
+	case n > 1 && kind != SourceNATS && kind != "":
+		errs = append(errs, fmt.Errorf("run.partitions %d: partitions are for a NATS source (run.source \"embedded\" or nats://HOST:PORT/STREAM), not a %s source: remove it", n, kind))
+	}
+	if k, auto, err := r.Partition.Index(); err != nil {
+		errs = append(errs, err)
+	} else if r.Partition != "" && n <= 1 {
+		errs = append(errs, fmt.Errorf("run.partition %s: set run.partitions too (the number of partitions of the stream, 2 or more), or remove it", string(r.Partition)))
+	} else if !auto && n > 1 && k >= n {
+		errs = append(errs, fmt.Errorf("run.partition %d: want 0 to %d (run.partitions is %d) or \"auto\"", k, n-1, n))
+	}
+	switch st := r.StateStore; {
+	case st != "" && st != StateFile && st != StateNATS:
+		errs = append(errs, fmt.Errorf("run.state_store %q: want \"file\" or \"nats\"", st))
+	case st == StateFile && n > 1:
+		errs = append(errs, fmt.Errorf("run.state_store \"file\": partitions keep their state in NATS, where another instance can take it over: remove it or set \"nats\""))
+	case st == StateNATS && kind != SourceNATS && kind != "":
+		errs = append(errs, fmt.Errorf("run.state_store \"nats\": needs a NATS source (run.source \"embedded\" or nats://…), not a %s source: remove it", kind))
+	}
+	if r.StateStoreKind() == StateNATS {
+		if d := r.LeaseTTL.Duration; d < time.Second || d > time.Hour {
+			errs = append(errs, fmt.Errorf("run.lease_ttl %v: want 1s to 1h", d))
+		}
+		if strings.HasPrefix(r.Source, "nats://") || strings.HasPrefix(r.Source, "tls://") {
+			if o, err := stream.ParseNATSURL(r.Source); err == nil && o.FilterSubject != "" && n > 1 {
+				errs = append(errs, fmt.Errorf("run.source: filter=%s cannot be combined with run.partitions (each partition's consumer filters on its partition): remove filter=", o.FilterSubject))
+			}
+		}
 	}
 	return errs
 }
@@ -361,7 +468,8 @@ func Default() Config {
 		Input: Input{DedupeWindow: Duration{stream.DefaultDedupeWindow}},
 		Run: Run{Source: "embedded", StateDir: "trailsight-state", CheckpointInterval: Duration{30 * time.Second},
 			PollInterval: Duration{time.Minute}, PollWindow: Duration{time.Hour},
-			Listen: "127.0.0.1:9464", EmbeddedPort: 4222, ShutdownGrace: Duration{30 * time.Second}},
+			Listen: "127.0.0.1:9464", EmbeddedPort: 4222, ShutdownGrace: Duration{30 * time.Second},
+			LeaseTTL: Duration{30 * time.Second}},
 		Log: Log{Level: "info", Format: "auto"},
 	}
 }

@@ -173,3 +173,54 @@ func TestNotifyOuts(t *testing.T) {
 		t.Errorf("Outs() with the variable unset = %v", err)
 	}
 }
+
+// TestRunPartitions: run.partitions, run.partition, run.state_store and
+// run.lease_ttl; each bad value's error names its key.
+func TestRunPartitions(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+		want       string // "" for valid; else a part of the error
+		partition  int
+		auto       bool
+		store      string
+	}{
+		{name: "default", toml: ``, store: StateFile, auto: true},
+		{name: "one partition is none", toml: "partitions = 1", store: StateFile, auto: true},
+		{name: "partitioned auto", toml: "partitions = 4", store: StateNATS, auto: true},
+		{name: "partitioned auto string", toml: "partitions = 4\npartition = \"auto\"", store: StateNATS, auto: true},
+		{name: "partitioned index", toml: "partitions = 4\npartition = 3", store: StateNATS, partition: 3},
+		{name: "partitioned index string", toml: "partitions = 4\npartition = \"2\"", store: StateNATS, partition: 2},
+		{name: "unpartitioned nats state", toml: "state_store = \"nats\"", store: StateNATS, auto: true},
+		{name: "external", toml: "source = \"nats://127.0.0.1:4222/EV?durable=x\"\npartitions = 2\npartition = 1\nlease_ttl = \"5s\"", store: StateNATS, partition: 1},
+		{name: "negative", toml: "partitions = -1", want: "run.partitions -1: want 0"},
+		{name: "too many", toml: "partitions = 5000", want: "run.partitions 5000"},
+		{name: "not nats", toml: "source = \"/data\"\npartitions = 2", want: "run.partitions 2: partitions are for a NATS source"},
+		{name: "index out of range", toml: "partitions = 2\npartition = 2", want: "run.partition 2: want 0 to 1"},
+		{name: "negative index", toml: "partitions = 2\npartition = -1", want: "run.partition \"-1\""},
+		{name: "word", toml: "partitions = 2\npartition = \"first\"", want: "run.partition \"first\""},
+		{name: "float", toml: "partitions = 2\npartition = 1.5", want: "run.partition 1.5"},
+		{name: "partition alone", toml: "partition = 1", want: "run.partition 1: set run.partitions too"},
+		{name: "file store partitioned", toml: "partitions = 2\nstate_store = \"file\"", want: "run.state_store \"file\": partitions keep their state in NATS"},
+		{name: "unknown store", toml: "state_store = \"redis\"", want: "run.state_store \"redis\""},
+		{name: "nats store, folder source", toml: "source = \"/data\"\nstate_store = \"nats\"", want: "run.state_store \"nats\": needs a NATS source"},
+		{name: "lease too short", toml: "partitions = 2\nlease_ttl = \"100ms\"", want: "run.lease_ttl 100ms"},
+		{name: "filter", toml: "source = \"nats://h:4222/EV?filter=a.b\"\npartitions = 2", want: "run.source: filter=a.b cannot be combined with run.partitions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("[run]\n" + tc.toml + "\n")
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Parse(%q) = %v, want an error with %q", tc.toml, err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse(%q) = %v", tc.toml, err)
+			}
+			k, auto, _ := c.Run.Partition.Index()
+			if got := c.Run.StateStoreKind(); got != tc.store || k != tc.partition || auto != tc.auto {
+				t.Errorf("Parse(%q): store %s, partition %d, auto %v; want %s, %d, %v", tc.toml, got, k, auto, tc.store, tc.partition, tc.auto)
+			}
+		})
+	}
+}

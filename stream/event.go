@@ -7,7 +7,10 @@
 // decoded in parallel, an S3 bucket in the same layout (ListS3, S3Opener:
 // listed by date prefix, never flat), a NATS JetStream stream (NATSSource,
 // a durable pull consumer), and standard input. It also drops
-// duplicate records (same eventID) with bounded memory. It knows nothing of
+// duplicate records (same eventID) with bounded memory. For a stream split
+// into partitions by the server (PartitionTransform), it holds what lets
+// instances share them: leases in a key-value bucket (Lease) and
+// checkpoints, opaque blobs, in JetStream (NATSState). It knows nothing of
 // detection.
 package stream
 

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/trailsight/trailsight/configs"
 	"github.com/trailsight/trailsight/stream"
 )
 
@@ -26,6 +27,7 @@ type publishCmd struct {
 	SubjectPrefix string  `name:"subject-prefix" help:"Subjects are <prefix>.<account>.<region>." default:"trailsight.events"`
 	Speed         float64 `help:"Replay at N times real speed by event time (0: as fast as possible)." default:"0"`
 	Create        bool    `help:"Create the stream if it is missing: subjects <prefix>.>, file storage, duplicate window 5m (Nats-Msg-Id)."`
+	Partitions    int     `help:"The stream is split into N partitions for trailsight run (run.partitions = N): with --create, the stream is created with the subject transform that does it; without, the stream must have it." default:"0" placeholder:"N"`
 	MaxPending    int     `name:"max-pending" help:"Most publishes awaiting the server's acknowledgement at once." default:"4096"`
 	Workers       int     `help:"Files read ahead in parallel (0: one per CPU)." default:"0"`
 	SummaryJSON   string  `name:"summary-json" help:"Also write the summary as JSON to this file." placeholder:"FILE"`
@@ -110,6 +112,9 @@ func (c *publishCmd) Run(g *globals) error {
 	if c.Speed < 0 {
 		errs = append(errs, fmt.Errorf("--speed %v: want 0 (as fast as possible) or more", c.Speed))
 	}
+	if c.Partitions < 0 || c.Partitions > configs.MaxPartitions {
+		errs = append(errs, fmt.Errorf("--partitions %d: want 0 (not partitioned) to %d", c.Partitions, configs.MaxPartitions))
+	}
 	if c.MaxPending < 1 {
 		errs = append(errs, fmt.Errorf("--max-pending %d: want 1 or more", c.MaxPending))
 	}
@@ -121,7 +126,7 @@ func (c *publishCmd) Run(g *globals) error {
 			return fmt.Errorf("--in: %w", inputHint(c.In, err))
 		}
 	}
-	p, err := newPublisher(g.ctx, o, c.SubjectPrefix, c.Create, c.MaxPending, g.log)
+	p, err := newPublisher(g.ctx, o, c.SubjectPrefix, c.Create, c.Partitions, c.MaxPending, g.log)
 	if err != nil {
 		return err
 	}
@@ -154,7 +159,7 @@ type publisher struct {
 	failed             []*nats.Msg // not acknowledged: re-sent at the end
 }
 
-func newPublisher(ctx context.Context, o stream.NATSSourceOptions, prefix string, create bool, maxPending int, log zerolog.Logger) (*publisher, error) {
+func newPublisher(ctx context.Context, o stream.NATSSourceOptions, prefix string, create bool, partitions, maxPending int, log zerolog.Logger) (*publisher, error) {
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = stream.DefaultNATSTimeout
@@ -190,7 +195,7 @@ func newPublisher(ctx context.Context, o stream.NATSSourceOptions, prefix string
 		return nil, err
 	}
 	p.js = js
-	if err := p.ensureStream(ctx, create, timeout); err != nil {
+	if err := p.ensureStream(ctx, create, partitions, timeout); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -198,21 +203,30 @@ func newPublisher(ctx context.Context, o stream.NATSSourceOptions, prefix string
 }
 
 // ensureStream finds (or creates) the stream and checks that it takes the
-// subjects <prefix>.>.
-func (p *publisher) ensureStream(ctx context.Context, create bool, timeout time.Duration) error {
+// subjects <prefix>.>, split into partitions when there are more than one.
+func (p *publisher) ensureStream(ctx context.Context, create bool, partitions int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := p.js.Stream(ctx, p.stream)
+	st, err := p.js.Stream(ctx, p.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && create {
-		_, err = p.js.CreateStream(ctx, jetstream.StreamConfig{
+		cfg := jetstream.StreamConfig{
 			Name:        p.stream,
 			Description: "CloudTrail records, one per message (trailsight publish)",
 			Subjects:    []string{p.prefix + ".>"},
 			Storage:     jetstream.FileStorage,
 			Duplicates:  publishDuplicateWindow,
-		})
+		}
+		if partitions > 1 {
+			cfg.SubjectTransform = new(stream.PartitionTransform(p.prefix, partitions))
+		}
+		st, err = p.js.CreateStream(ctx, cfg)
 		if err == nil {
-			p.log.Info().Str("stream", p.stream).Str("subjects", p.prefix+".>").Msg("stream created")
+			p.log.Info().Str("stream", p.stream).Str("subjects", p.prefix+".>").Int("partitions", partitions).Msg("stream created")
+		}
+	}
+	if err == nil && partitions > 1 {
+		if _, perr := stream.CheckPartitions(st.CachedInfo().Config, partitions); perr != nil {
+			return errors.New("--partitions: " + strings.Replace(perr.Error(), "run.partitions", "--partitions", 1))
 		}
 	}
 	switch {

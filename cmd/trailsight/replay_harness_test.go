@@ -183,7 +183,7 @@ func replayLatency(tb testing.TB, o latencyOptions) []burstDelay {
 	}
 
 	url := startTestNATS(tb)
-	p, err := newPublisher(ctx, mustNATSOptions(tb, url+"/CLOUDTRAIL"), stream.DefaultEventsPrefix, true, 4096, zerolog.Nop())
+	p, err := newPublisher(ctx, mustNATSOptions(tb, url+"/CLOUDTRAIL"), stream.DefaultEventsPrefix, true, 0, 4096, zerolog.Nop())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -55,6 +55,13 @@ files; NATS messages are acknowledged only once a checkpoint holds them. After a
 from the checkpoint and re-reads exactly what it lacks: insight IDs and S3 keys are derived from content and
 NATS outputs carry Nats-Msg-Id, so nothing is lost and nothing is duplicated downstream.
 
+Growing past one machine: with run.partitions = N (a NATS source whose stream the server splits by
+account and region: 'trailsight publish --create --partitions N' makes one) each instance serves one
+partition — run.partition, or "auto": the first free — with its own consumer and detector, and keeps the
+checkpoint in JetStream (run.state_store = "nats") behind a lease of run.lease_ttl. An instance whose
+partition is taken waits (/healthz: "waiting") and takes over when the owner stops or its lease expires,
+resuming from the checkpoint; one that loses its lease stops processing it at once, writing nothing.
+
 /metrics (Prometheus) and /healthz listen on run.listen. SIGTERM or Ctrl-C: stop reading, deliver,
 checkpoint, exit within run.shutdown_grace.
 
@@ -63,7 +70,10 @@ Examples:
   trailsight publish --in /data/AWSLogs nats://127.0.0.1:4222/CLOUDTRAIL
   # with [run] source = "s3://my-trail-bucket/org" and from = "2026-01-01": backfill, then watch
   trailsight run --config trailsight.toml
-  zcat export.json.gz | trailsight run --config stdin.toml   # [run] source = "-"`
+  zcat export.json.gz | trailsight run --config stdin.toml   # [run] source = "-"
+  # three machines, [run] partitions = 3, partition = "auto", source = nats://nats.internal:4222/CLOUDTRAIL
+  trailsight publish --in /data/AWSLogs --create --partitions 3 nats://nats.internal:4222/CLOUDTRAIL
+  trailsight run --config partitioned.toml`
 }
 
 // embeddedStream is the stream the embedded server holds for CloudTrail events.
@@ -96,12 +106,14 @@ type service struct {
 	dd    *stream.Deduper
 	outs  *outputs
 	src   source
-	kind  string // the source's kind, configs.SourceNATS…
-	state string // path of the checkpoint: header with the source position, then detector state
+	kind  string     // the source's kind, configs.SourceNATS…
+	store stateStore // the checkpoint: header with the source position, then detector state
+	h     *health
+	// fence, when set, is checked before anything only the owner of the
+	// source may do (deliver, checkpoint, flush): an error stops the
+	// service at once, writing nothing.
+	fence func() error
 
-	mu         sync.Mutex // guards what /healthz reads
-	lastCk     time.Time
-	ckErr      error
 	m          serviceMetrics
 	pending    []func(error)
 	nPending   int  // events behind pending
@@ -156,9 +168,12 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	if kind == "" {
 		return fmt.Errorf("run.source %q: not a source", r.Source)
 	}
+	if r.StateStoreKind() == configs.StateNATS {
+		return runShared(ctx, cfg, extra, untilIdle, log)
+	}
 	reg := prometheus.NewRegistry()
 	s := &service{cfg: cfg, log: log, dd: stream.NewDeduper(cfg.Input.DedupeWindow.Duration), kind: kind,
-		state: filepath.Join(r.StateDir, "detector.state"), m: newServiceMetrics(reg)}
+		store: fileStore(filepath.Join(r.StateDir, "detector.state")), h: &health{}, m: newServiceMetrics(reg)}
 	var pos []byte
 	var err error
 	if s.det, pos, err = s.loadDetector(); err != nil {
@@ -171,6 +186,36 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	defer stopSrc()
 	defer src.Close()
 	s.src = src
+	if s.outs, err = openServiceOutputs(ctx, cfg, extra, log, reg); err != nil {
+		return err
+	}
+	if r.Listen != "" {
+		stop, err := s.h.serveHTTP(r.Listen, reg, log)
+		if err != nil {
+			s.outs.Close()
+			return err
+		}
+		defer stop()
+	}
+	log.Info().Str("source", desc).Str("kind", kind).Strs("outputs", s.outs.names).Str("state", s.store.String()).Msg("trailsight run started")
+
+	ended, runErr := s.loop(ctx, src, untilIdle)
+
+	// Shutdown: deliver what is pending, checkpoint, ack, within the grace period.
+	sctx, cancel := context.WithTimeout(context.Background(), r.ShutdownGrace.Duration)
+	defer cancel()
+	runErr = s.stop(sctx, ended, untilIdle, runErr)
+	ferr := s.outs.finish(sctx)
+	if ferr != nil {
+		log.Warn().Err(ferr).Msg("some insights wait in the spool")
+	}
+	log.Info().Err(runErr).Msg("trailsight run stopped")
+	return runErr
+}
+
+// openServiceOutputs opens the [notify] destinations and the --out ones,
+// and starts their delivery.
+func openServiceOutputs(ctx context.Context, cfg configs.Config, extra []string, log zerolog.Logger, reg prometheus.Registerer) (*outputs, error) {
 	var specs []configs.Out
 	for _, o := range extra {
 		specs = append(specs, configs.Out{Spec: o})
@@ -183,31 +228,28 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	}
 	spool := cfg.Notify.Spool
 	if spool == "" {
-		spool = filepath.Join(r.StateDir, "spool")
+		spool = filepath.Join(cfg.Run.StateDir, "spool")
 	}
-	if s.outs, err = openOutputs(ctx, specs, cfg.Output.StrictAWS, false, spool, log, reg); err != nil {
-		return err
+	outs, err := openOutputs(ctx, specs, cfg.Output.StrictAWS, false, spool, log, reg)
+	if err != nil {
+		return nil, err
 	}
-	for _, rel := range s.outs.reliable {
+	for _, rel := range outs.reliable {
 		rel.Start(ctx)
 	}
-	if r.Listen != "" {
-		stop, err := s.serveHTTP(r.Listen, reg)
-		if err != nil {
-			s.outs.Close()
-			return err
-		}
-		defer stop()
+	return outs, nil
+}
+
+// stop ends a loop that returned (ended, runErr): unless it failed or the
+// fence forbids it, it delivers the flushed insights (at the end of a
+// finite input or --until-idle) and checkpoints; otherwise it hands the
+// unsettled events back. ctx bounds the delivery.
+func (s *service) stop(ctx context.Context, ended bool, untilIdle time.Duration, runErr error) error {
+	if runErr == nil && s.fence != nil {
+		runErr = s.fence()
 	}
-	log.Info().Str("source", desc).Str("kind", kind).Strs("outputs", s.outs.names).Str("state", s.state).Msg("trailsight run started")
-
-	ended, runErr := s.loop(ctx, src, untilIdle)
-
-	// Shutdown: deliver what is pending, checkpoint, ack, within the grace period.
-	sctx, cancel := context.WithTimeout(context.Background(), r.ShutdownGrace.Duration)
-	defer cancel()
 	if runErr == nil && (untilIdle > 0 || ended) {
-		runErr = s.deliver(sctx, s.det.Flush())
+		runErr = s.deliver(ctx, s.det.Flush())
 	}
 	if runErr == nil {
 		runErr = s.checkpoint()
@@ -215,11 +257,6 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	if runErr != nil {
 		s.nakAll(runErr)
 	}
-	ferr := s.outs.finish(sctx)
-	if ferr != nil {
-		log.Warn().Err(ferr).Msg("some insights wait in the spool")
-	}
-	log.Info().Err(runErr).Msg("trailsight run stopped")
 	return runErr
 }
 
@@ -260,6 +297,11 @@ func (s *service) loop(ctx context.Context, src source, untilIdle time.Duration)
 			return false, nil
 		case err != nil && !errors.Is(err, context.DeadlineExceeded):
 			return false, fmt.Errorf("source: %w", err)
+		}
+		if s.fence != nil {
+			if err := s.fence(); err != nil {
+				return false, err
+			}
 		}
 		if err := s.deliver(ctx, s.det.Advance()); err != nil {
 			return false, err
@@ -306,44 +348,17 @@ func (s *service) deliver(ctx context.Context, ins []detector.Insight) error {
 // atomically, then acknowledges the events they hold.
 func (s *service) checkpoint() error {
 	t := time.Now()
-	tmp, err := os.CreateTemp(filepath.Dir(s.state), ".state-*")
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	// Where the source is: after a crash it re-reads what the state does
-	// not hold, and skips what it does, whatever was acked.
-	err = writeCheckpointHeader(bw, s.kind, s.src.Position(), s.dd.AppendState(nil))
-	if err == nil {
-		err = s.det.SaveState(bw)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.state)
-	}
-	if err == nil {
-		if d, derr := os.Open(filepath.Dir(s.state)); derr == nil {
-			d.Sync()
-			d.Close()
+	err := s.store.save(func(w io.Writer) error {
+		// Where the source is: after a crash it re-reads what the state does
+		// not hold, and skips what it does, whatever was acked.
+		if err := writeCheckpointHeader(w, s.kind, s.src.Position(), s.dd.AppendState(nil)); err != nil {
+			return err
 		}
-	}
-	s.mu.Lock()
-	s.ckErr = err
-	if err == nil {
-		s.lastCk = time.Now()
-	}
-	s.mu.Unlock()
+		return s.det.SaveState(w)
+	})
+	s.h.checkpointed(err)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", s.state, err)
+		return fmt.Errorf("checkpoint %s: %w", s.store, err)
 	}
 	for _, ack := range s.pending {
 		ack(nil)
@@ -354,6 +369,62 @@ func (s *service) checkpoint() error {
 	st := s.gauges()
 	s.log.Debug().Dur("took", time.Since(t)).Int("series", st.Series).Msg("checkpoint written")
 	return nil
+}
+
+// stateStore is where the service's checkpoint lives. Its methods are
+// called from the service's loop goroutine.
+type stateStore interface {
+	// load returns the checkpoint to read and close; nil when there is
+	// none.
+	load() (io.ReadCloser, error)
+	// save replaces the checkpoint with what write writes, atomically: a
+	// later load returns this one or, after a failure at any point, the
+	// previous one, whole.
+	save(write func(io.Writer) error) error
+	String() string
+}
+
+// fileStore is a checkpoint file: written beside, synced, renamed over.
+type fileStore string
+
+func (f fileStore) String() string { return string(f) }
+
+func (f fileStore) load() (io.ReadCloser, error) {
+	r, err := os.Open(string(f))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return r, err
+}
+
+func (f fileStore) save(write func(io.Writer) error) error {
+	path := string(f)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		if d, derr := os.Open(filepath.Dir(path)); derr == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	return err
 }
 
 // gauges sets the metrics read from the detector's statistics: series,
@@ -390,23 +461,26 @@ func (s *service) nakAll(err error) {
 // nil).
 func (s *service) loadDetector() (*detector.Detector, []byte, error) {
 	dc := s.cfg.DetectorConfig()
-	f, err := os.Open(s.state)
+	f, err := s.store.load()
 	switch {
-	case err == nil:
+	case err == nil && f != nil:
 		defer f.Close()
 		afresh := "move it away to start afresh"
+		if s.cfg.Run.StateStoreKind() == configs.StateNATS {
+			afresh = "delete it to start afresh"
+		}
 		br := bufio.NewReaderSize(f, 1<<20)
 		kind, pos, dedupe, legacy, err := readCheckpointHeader(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("resume from %s: %w (%s)", s.state, err, afresh)
+			return nil, nil, fmt.Errorf("resume from %s: %w (%s)", s.store, err, afresh)
 		}
 		if kind != s.kind {
 			return nil, nil, fmt.Errorf("resume from %s: a checkpoint of a %s source, and run.source is a %s source (%s, or give run.state_dir another folder)",
-				s.state, kind, s.kind, afresh)
+				s.store, kind, s.kind, afresh)
 		}
 		d, err := detector.RestoreState(dc, br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("resume from %s: %w (%s)", s.state, err, afresh)
+			return nil, nil, fmt.Errorf("resume from %s: %w (%s)", s.store, err, afresh)
 		}
 		if pos == nil {
 			pos = []byte{}
@@ -415,17 +489,17 @@ func (s *service) loadDetector() (*detector.Detector, []byte, error) {
 			if err := s.dd.RestoreState(dedupe); err != nil {
 				// Only duplicates straddling the restart could now count
 				// twice: not a reason to refuse the state.
-				s.log.Warn().Err(err).Str("state", s.state).Msg("de-duplication state not restored: starting it empty")
+				s.log.Warn().Err(err).Str("state", s.store.String()).Msg("de-duplication state not restored: starting it empty")
 			}
 		}
 		if ch := d.ConfigChanges(); ch != "" {
-			s.log.Warn().Str("state", s.state).Str("changes", ch).Msg("resumed with other detector settings than the checkpoint's: the new ones apply from now on")
+			s.log.Warn().Str("state", s.store.String()).Str("changes", ch).Msg("resumed with other detector settings than the checkpoint's: the new ones apply from now on")
 		}
 		st := d.Stats()
-		s.log.Info().Str("state", s.state).Str("kind", kind).Bool("first_format", legacy).Int("position_bytes", len(pos)).
+		s.log.Info().Str("state", s.store.String()).Str("kind", kind).Bool("first_format", legacy).Int("position_bytes", len(pos)).
 			Int("series", st.Series).Int("open", st.Open).Time("watermark", st.Watermark).Msg("resumed from checkpoint")
 		return d, pos, nil
-	case !errors.Is(err, os.ErrNotExist):
+	case err != nil:
 		return nil, nil, fmt.Errorf("resume: %w", err)
 	}
 	d, err := detector.New(dc)
@@ -444,8 +518,30 @@ func (s *service) loadDetector() (*detector.Detector, []byte, error) {
 	return d, nil, nil
 }
 
+// health is what /healthz reports. Its methods may be called from any
+// goroutine.
+type health struct {
+	mu     sync.Mutex
+	lastCk time.Time
+	ckErr  error
+	// Of a partitioned service (state in NATS); partition < 0 for none.
+	shared    bool
+	partition int
+	lease     string // "held", "waiting"
+	holder    string // who holds the lease this one waits for
+}
+
+func (h *health) checkpointed(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ckErr = err
+	if err == nil {
+		h.lastCk = time.Now()
+	}
+}
+
 // serveHTTP serves /metrics and /healthz until the returned stop is called.
-func (s *service) serveHTTP(addr string, reg *prometheus.Registry) (func(), error) {
+func (h *health) serveHTTP(addr string, reg *prometheus.Registry, log zerolog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("run.listen: %w", err)
@@ -455,10 +551,19 @@ func (s *service) serveHTTP(addr string, reg *prometheus.Registry) (func(), erro
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		last, ckErr := s.lastCk, s.ckErr
-		s.mu.Unlock()
+		h.mu.Lock()
+		last, ckErr := h.lastCk, h.ckErr
 		status := map[string]any{"status": "ok", "lastCheckpoint": last}
+		if h.shared {
+			status["lease"] = h.lease
+			if h.partition >= 0 {
+				status["partition"] = h.partition
+			}
+			if h.lease == "waiting" {
+				status["status"], status["heldBy"] = "waiting", h.holder
+			}
+		}
+		h.mu.Unlock()
 		code := http.StatusOK
 		if ckErr != nil {
 			status["status"], status["error"] = "failing", ckErr.Error()
@@ -470,7 +575,7 @@ func (s *service) serveHTTP(addr string, reg *prometheus.Registry) (func(), erro
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	s.log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics and /healthz")
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics and /healthz")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -478,8 +583,11 @@ func (s *service) serveHTTP(addr string, reg *prometheus.Registry) (func(), erro
 	}, nil
 }
 
-// ensureStream creates the embedded server's CloudTrail stream if missing.
-func ensureStream(ctx context.Context, url, name, subjects string) error {
+// ensureStream creates the embedded server's CloudTrail stream if missing,
+// taking prefix.>, split into partitions (stream.PartitionTransform) when
+// there are more than one. A stream that exists is given the transform
+// only while it is empty: messages published before are not partitioned.
+func ensureStream(ctx context.Context, url, name, prefix string, partitions int) error {
 	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
 	if err != nil {
 		return err
@@ -491,8 +599,18 @@ func ensureStream(ctx context.Context, url, name, subjects string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subjects},
-		Storage: jetstream.FileStorage, Duplicates: publishDuplicateWindow})
+	cfg := jetstream.StreamConfig{Name: name, Subjects: []string{prefix + ".>"},
+		Storage: jetstream.FileStorage, Duplicates: publishDuplicateWindow}
+	if partitions > 1 {
+		cfg.SubjectTransform = new(stream.PartitionTransform(prefix, partitions))
+		if st, err := js.Stream(ctx, name); err == nil {
+			info := st.CachedInfo()
+			if _, perr := stream.CheckPartitions(info.Config, partitions); perr != nil && info.State.Msgs > 0 {
+				return fmt.Errorf("%w: it already holds %d messages published otherwise (run.partitions must stay what it was for this run.state_dir)", perr, info.State.Msgs)
+			}
+		}
+	}
+	_, err = js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil && !strings.Contains(err.Error(), "already in use") {
 		return fmt.Errorf("create stream %s: %w", name, err)
 	}

@@ -79,6 +79,40 @@ func (s *service) openSource(ctx context.Context, kind, folder string, pos []byt
 // openNATS reads a JetStream stream (the embedded server's by default);
 // the position is the stream sequence the state has counted through.
 func (s *service) openNATS(ctx context.Context, pos []byte) (source, string, func(), error) {
+	srcURL, stop, err := natsSourceURL(ctx, s.cfg.Run, s.log)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	src, desc, err := s.openNATSAt(ctx, srcURL, pos, nil)
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return src, desc, stop, nil
+}
+
+// natsSourceURL returns the URL of run.source's stream, starting the
+// embedded server (and its stream, partitioned as run.partitions says)
+// when run.source is "embedded"; stop shuts it down.
+func natsSourceURL(ctx context.Context, r configs.Run, log zerolog.Logger) (srcURL string, stop func(), err error) {
+	if r.Source != "embedded" {
+		return r.Source, func() {}, nil
+	}
+	ns, url, err := notify.StartEmbeddedNATS(notify.EmbeddedOptions{Port: r.EmbeddedPort, StoreDir: filepath.Join(r.StateDir, "nats")})
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	if err := ensureStream(ctx, url, embeddedStream, stream.DefaultEventsPrefix, r.Partitions); err != nil {
+		ns.Shutdown()
+		return "", nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	log.Info().Str("url", url).Str("stream", embeddedStream).Int("partitions", r.Partitions).Msg("embedded NATS server started")
+	return url + "/" + embeddedStream, ns.Shutdown, nil
+}
+
+// openNATSAt reads the stream at srcURL from pos; mod, when set, changes
+// the options (the consumer of a partition).
+func (s *service) openNATSAt(ctx context.Context, srcURL string, pos []byte, mod func(*stream.NATSSourceOptions)) (source, string, error) {
 	r := s.cfg.Run
 	var seq uint64
 	switch len(pos) {
@@ -86,26 +120,14 @@ func (s *service) openNATS(ctx context.Context, pos []byte) (source, string, fun
 	case 8:
 		seq = binary.BigEndian.Uint64(pos)
 	default:
-		return nil, "", nil, fmt.Errorf("resume from %s: a NATS position of %d bytes, want 8 (move it away to start afresh)", s.state, len(pos))
-	}
-	srcURL, stop := r.Source, func() {}
-	if srcURL == "embedded" {
-		ns, url, err := notify.StartEmbeddedNATS(notify.EmbeddedOptions{Port: r.EmbeddedPort, StoreDir: filepath.Join(r.StateDir, "nats")})
-		if err != nil {
-			return nil, "", nil, fmt.Errorf("embedded NATS: %w", err)
-		}
-		stop = ns.Shutdown
-		if err := ensureStream(ctx, url, embeddedStream, stream.DefaultEventsPrefix+".>"); err != nil {
-			stop()
-			return nil, "", nil, fmt.Errorf("embedded NATS: %w", err)
-		}
-		s.log.Info().Str("url", url).Str("stream", embeddedStream).Msg("embedded NATS server started")
-		srcURL = url + "/" + embeddedStream
+		return nil, "", fmt.Errorf("resume from %s: a NATS position of %d bytes, want 8 (move it away to start afresh)", s.store, len(pos))
 	}
 	sopt, err := stream.ParseNATSURL(srcURL)
 	if err != nil {
-		stop()
-		return nil, "", nil, fmt.Errorf("run.source: %w", err)
+		return nil, "", fmt.Errorf("run.source: %w", err)
+	}
+	if mod != nil {
+		mod(&sopt)
 	}
 	sopt.SkipThrough = seq
 	sopt.Logger = s.log
@@ -117,10 +139,9 @@ func (s *service) openNATS(ctx context.Context, pos []byte) (source, string, fun
 	sopt.MaxAckPending = max(sopt.MaxAckPending, maxPending)
 	src, err := stream.NewNATSSource(ctx, sopt)
 	if err != nil {
-		stop()
-		return nil, "", nil, fmt.Errorf("run.source: %w", err)
+		return nil, "", fmt.Errorf("run.source: %w", err)
 	}
-	return natsSource{src}, sopt.String(), stop, nil
+	return natsSource{src}, sopt.String(), nil
 }
 
 // natsSource is a NATS JetStream stream: acks follow checkpoints.

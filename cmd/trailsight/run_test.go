@@ -26,13 +26,25 @@ type serviceFixture struct {
 	dir, natsURL string
 	refKeys      []string
 	ref          string
+	// Of a partitioned fixture (partitionRefs): ref and refKeys are
+	// detect's on each partition's part of the archive, these on the whole.
+	wholeRef  string
+	wholeKeys []string
 }
 
 func newServiceFixture(t *testing.T) *serviceFixture {
 	t.Helper()
+	return newServiceFixtureWith(t, 1, 1, 0)
+}
+
+// newServiceFixtureWith makes a fixture of accounts accounts at scale,
+// published to a stream split into partitions (publish --create
+// --partitions).
+func newServiceFixtureWith(t *testing.T, accounts int, scale float64, partitions int) *serviceFixture {
+	t.Helper()
 	f := &serviceFixture{dir: t.TempDir()}
 	arch := filepath.Join(f.dir, "archive")
-	if out, code := tsEnv(t, nil, "gen", "--out", arch, "--days", "9", "--accounts", "1", "--seed", "6"); code != 0 {
+	if out, code := tsEnv(t, nil, "gen", "--out", arch, "--days", "9", "--accounts", fmt.Sprint(accounts), "--scale", fmt.Sprint(scale), "--seed", "6"); code != 0 {
 		t.Fatalf("gen: %s", out)
 	}
 	f.ref = filepath.Join(f.dir, "ref")
@@ -49,7 +61,7 @@ func newServiceFixture(t *testing.T) *serviceFixture {
 	}
 	t.Cleanup(ns.Shutdown)
 	f.natsURL = url
-	if out, code := tsEnv(t, nil, "--log-level", "warn", "publish", "--in", arch, url+"/CLOUDTRAIL", "--create"); code != 0 {
+	if out, code := tsEnv(t, nil, "--log-level", "warn", "publish", "--in", arch, url+"/CLOUDTRAIL", "--create", "--partitions", fmt.Sprint(partitions)); code != 0 {
 		t.Fatalf("publish: %s", out)
 	}
 	return f

@@ -118,8 +118,14 @@ func (l *lockedBuffer) String() string {
 // killed if it does not stop).
 func startRun(tb testing.TB, cfg, listen string, args ...string) *child {
 	tb.Helper()
+	return startRunLog(tb, "warn", cfg, listen, args...)
+}
+
+// startRunLog is startRun logging at level (JSON on its stderr).
+func startRunLog(tb testing.TB, level, cfg, listen string, args ...string) *child {
+	tb.Helper()
 	c := &child{metrics: "http://" + listen + "/metrics", done: make(chan struct{})}
-	c.cmd = exec.Command(bin, append([]string{"--log-level", "warn", "--log-format", "json", "run", "--config", cfg}, args...)...)
+	c.cmd = exec.Command(bin, append([]string{"--log-level", level, "--log-format", "json", "run", "--config", cfg}, args...)...)
 	c.cmd.Stderr = &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		tb.Fatal(err)
