@@ -289,8 +289,10 @@ func chartHeader(end *detector.Insight, start time.Time, unit string) []string {
 		return out
 	}
 	ratio := ""
-	if x.Expected > 0 {
-		ratio = fmt.Sprintf(" (×%.3g)", x.Observed/x.Expected)
+	if r := x.Observed / x.Expected; x.Expected > 0 && r >= 100 {
+		ratio = fmt.Sprintf(" (×%.0f)", r)
+	} else if x.Expected > 0 {
+		ratio = fmt.Sprintf(" (×%.3g)", r)
 	}
 	var why string
 	switch x.Kind {
