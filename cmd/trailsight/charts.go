@@ -221,8 +221,7 @@ var (
 )
 
 var (
-	sans     = font.Font{Typeface: "Liberation", Variant: "Sans"}
-	sansBold = font.Font{Typeface: "Liberation", Variant: "Sans", Weight: 700}
+	sans = font.Font{Typeface: "Liberation", Variant: "Sans"}
 )
 
 // drawChart writes the PNG of the insight that ended with end and started
@@ -238,7 +237,7 @@ func drawChart(w *bytes.Buffer, end *detector.Insight, start time.Time, h *detec
 	}
 	lines := chartHeader(end, start, unit)
 	styles := []text.Style{
-		{Color: color.Black, Font: font.From(sansBold, 13), Handler: plot.DefaultTextHandler},
+		{Color: color.Black, Font: font.From(sans, 14), Handler: plot.DefaultTextHandler},
 		{Color: color.Black, Font: font.From(sans, 10), Handler: plot.DefaultTextHandler},
 		{Color: color.Black, Font: font.From(sans, 10), Handler: plot.DefaultTextHandler},
 	}
@@ -279,8 +278,12 @@ func chartHeader(end *detector.Insight, start time.Time, unit string) []string {
 	if end.ErrorCode != "" {
 		api += " [" + end.ErrorCode + "]"
 	}
+	what := fmt.Sprintf("%s — %s — %s", insightKind(end), api, end.Type)
+	if end.Explanation == nil {
+		what = fmt.Sprintf("%s — %s", end.Type, api)
+	}
 	out := []string{
-		fmt.Sprintf("%s — %s — %s", insightKind(end), api, end.Type),
+		what,
 		fmt.Sprintf("account %s · %s · %s → %s UTC (%d min)", end.Account, end.Region,
 			start.UTC().Format("2006-01-02 15:04"), endLabel(start, end.Time), int(end.Time.Sub(start)/time.Minute)),
 	}
@@ -338,6 +341,8 @@ func panel(pts []detector.Point, start, end time.Time, below bool, ylabel string
 	if len(pts) == 0 {
 		p.Title.Text = "(no data held)"
 		p.Title.TextStyle.Font = font.From(sans, 9)
+		p.X.Min, p.X.Max = float64(start.Unix()), float64(end.Unix())
+		p.Y.Min, p.Y.Max = 0, 1
 		return p
 	}
 	rate := func(p detector.Point, v float64) float64 { return v * per / float64(p.Minutes) }

@@ -148,3 +148,53 @@ func listFiles(t *testing.T, dir string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestDrawChart draws edge cases without failing: no points held, no
+// explanation (--strict-aws), a drop, a series of zeros, a huge burst.
+func TestDrawChart(t *testing.T) {
+	end := time.Date(2026, 3, 5, 14, 0, 0, 0, time.UTC)
+	start := end.Add(-3 * time.Hour)
+	series := func(n int, step time.Duration, obs, exp float64) []detector.Point {
+		var out []detector.Point
+		for i := range n {
+			at := end.Add(-time.Duration(n-i) * step)
+			out = append(out, detector.Point{Time: at, Minutes: int(step / time.Minute), Observed: obs, Expected: exp, Quiet: exp / 2, Low: exp / 2, High: exp * 2})
+		}
+		return out
+	}
+	base := detector.Insight{Account: "111122223333", Region: "us-east-1", EventSource: "kinesis.amazonaws.com", EventName: "PutRecords",
+		SharedEventID: "1a2b3c4d-0000-5000-8000-000000000000", State: detector.End, Time: end, Stats: detector.Statistics{InsightDuration: 180}}
+	drop := base
+	drop.Explanation = &detector.Explanation{Kind: "drop", Direction: "below", Observed: 540, Expected: 3600, BandLow: 3400, BandHigh: 3800, Score: 14, WindowMinutes: 180, Slot: "weekday 10:00"}
+	burst := base
+	burst.Explanation = &detector.Explanation{Kind: "burst", Direction: "above", Observed: 1e7, Expected: 0.0001, Score: 300, WindowMinutes: 1}
+	tests := []struct {
+		name string
+		in   detector.Insight
+		h    detector.SeriesHistory
+	}{
+		{"no points", base, detector.SeriesHistory{}},
+		{"no explanation", base, detector.SeriesHistory{Hours: series(48, time.Hour, 60, 60), Minutes: series(120, time.Minute, 1, 1)}},
+		{"drop", drop, detector.SeriesHistory{Hours: series(48, time.Hour, 180, 1200), Minutes: series(120, time.Minute, 3, 20)}},
+		{"zeros", base, detector.SeriesHistory{Hours: series(48, time.Hour, 0, 0), Minutes: series(120, time.Minute, 0, 0)}},
+		{"huge burst", burst, detector.SeriesHistory{Hours: series(48, time.Hour, 1e9, 0.006), Minutes: series(120, time.Minute, 1e7, 0.0001)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := drawChart(&b, &tc.in, start, &tc.h); err != nil {
+				t.Fatalf("drawChart: %v", err)
+			}
+			if d := os.Getenv("CHART_DUMP"); d != "" {
+				os.WriteFile(filepath.Join(d, tc.name+".png"), b.Bytes(), 0o644)
+			}
+			img, err := png.Decode(&b)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if sz := img.Bounds().Size(); sz.X != chartW || sz.Y != chartH {
+				t.Errorf("size %v, want %dx%d", sz, chartW, chartH)
+			}
+		})
+	}
+}
