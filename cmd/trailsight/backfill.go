@@ -37,6 +37,9 @@ type backfillOptions struct {
 	// OnDone, when set, gets the detector after the input is exhausted
 	// (e.g. to save its models).
 	OnDone func(*detector.Detector) error
+	// Charts, when set, draws a chart of each insight as its End arrives;
+	// backfill closes it and counts what it wrote in the summary.
+	Charts *charts
 }
 
 // savedModel is a model file's content.
@@ -72,7 +75,10 @@ type summary struct {
 	Series         int            `json:"series"`
 	Starts         map[string]int `json:"starts"`
 	Insights       int            `json:"insightEvents"`
-	Muted          int64          `json:"muted"`      // insights detected on series a [[detector.rules]] mutes, not written
+	Muted          int64          `json:"muted"`                  // insights detected on series a [[detector.rules]] mutes, not written
+	Charts         int            `json:"charts,omitempty"`       // PNG charts written (--charts)
+	ChartsFailed   int            `json:"chartsFailed,omitempty"` // charts that could not be drawn or written (logged)
+	ChartsDir      string         `json:"chartsDir,omitempty"`
 	SeriesDays     float64        `json:"seriesDays"` // series × days of event time they were watched
 	PerKSeriesDays float64        `json:"insightsPer1000SeriesDays"`
 	Budget         float64        `json:"falseAlarmBudget"` // the detector's, per 1,000 series-days of normal traffic
@@ -92,6 +98,11 @@ func (s *summary) addBad(path, reason string) {
 // backfill runs the whole pipeline once over a finite input.
 func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 	start := time.Now()
+	s := &summary{Input: o.In, Starts: map[string]int{}, Budget: detector.BudgetForThreshold(o.Detector.Threshold)}
+	if o.Charts != nil {
+		s.ChartsDir = o.Charts.dir
+		defer func() { s.Charts, s.ChartsFailed = o.Charts.close() }()
+	}
 	det, err := detector.New(o.Detector)
 	if err != nil {
 		return nil, err
@@ -101,7 +112,6 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 			return nil, err
 		}
 	}
-	s := &summary{Input: o.In, Starts: map[string]int{}, Budget: detector.BudgetForThreshold(o.Detector.Threshold)}
 	dd := stream.NewDeduper(o.DedupeWindow)
 	feed := func(evs []stream.Event) {
 		for i := range evs {
@@ -135,6 +145,9 @@ func backfill(ctx context.Context, o backfillOptions) (*summary, error) {
 		}
 		if o.OnInsights != nil {
 			o.OnInsights(ins)
+		}
+		if o.Charts != nil {
+			o.Charts.add(det, ins) // now: History is the detector's until the next Add
 		}
 		return nil
 	}
@@ -300,6 +313,13 @@ func (s *summary) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  insights    %d%s, %d Start/End events; %.2f per 1,000 series-days (false-alarm budget on normal traffic: %.3g)%s\n",
 		total, byKind, s.Insights, s.PerKSeriesDays, s.Budget, muted)
+	if s.ChartsDir != "" {
+		failed := ""
+		if s.ChartsFailed > 0 {
+			failed = fmt.Sprintf(", %d failed (see the log)", s.ChartsFailed)
+		}
+		fmt.Fprintf(w, "  charts      %d PNG under %s%s\n", s.Charts, s.ChartsDir, failed)
+	}
 	fmt.Fprintf(w, "  time        %.2fs, %.0f events/s\n", s.Seconds, s.EventsPerSec)
 }
 

@@ -26,7 +26,8 @@ type demoCmd struct {
 func (c *demoCmd) Help() string {
 	return `Makes a two-week, two-account sample archive with planted anomalies, runs detect on it, and prints
 the insights it found. Nothing to install or configure. The files stay in --keep DIR if given:
-DIR/archive (the input, AWSLogs/ layout), DIR/insights (CloudTrail-Insight layout), DIR/archive/labels.json.`
+DIR/archive (the input, AWSLogs/ layout), DIR/insights (CloudTrail-Insight layout), DIR/archive/labels.json,
+and DIR/charts, a PNG chart of each insight (see detect --charts).`
 }
 
 func (c *demoCmd) Run(g *globals) error {
@@ -46,16 +47,27 @@ func (c *demoCmd) Run(g *globals) error {
 		return fmt.Errorf("generate: %w", err)
 	}
 	fmt.Printf("   %d events in %d files; %d planted anomalies and decoys (labels.json)\n", st.Events, st.Files, len(labels.Labels))
-	fmt.Printf("2. Detecting: trailsight detect --in %s --out %s\n", archive, out)
+	if c.Keep != "" {
+		fmt.Printf("2. Detecting: trailsight detect --in %s --out %s --charts %s\n", archive, out, filepath.Join(dir, "charts"))
+	} else {
+		fmt.Printf("2. Detecting: trailsight detect --in %s --out %s\n", archive, out)
+	}
 	f, err := notify.NewFolder(out, notify.FolderOptions{})
 	if err != nil {
 		return err
+	}
+	var ch *charts
+	if c.Keep != "" {
+		if ch, err = newCharts(filepath.Join(dir, "charts"), g.log); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	var all []detector.Insight
 	cfg := configs.Default()
 	s, err := backfill(g.ctx, backfillOptions{
 		In: archive, Detector: cfg.DetectorConfig(), DedupeWindow: cfg.Input.DedupeWindow.Duration,
-		Notifier: f, Log: g.log.Level(maxLevel(g)), Progress: stderrIsTerminal(),
+		Notifier: f, Log: g.log.Level(maxLevel(g)), Progress: stderrIsTerminal(), Charts: ch,
 		OnInsights: func(ins []detector.Insight) { all = append(all, ins...) },
 	})
 	if cerr := f.Close(); err == nil {
@@ -69,7 +81,8 @@ func (c *demoCmd) Run(g *globals) error {
 	fmt.Printf("\n3. %d insights, written as %d CloudTrail-Insight files under %s:\n\n", len(all)/2, files, out)
 	printInsights(os.Stdout, all)
 	if c.Keep != "" {
-		fmt.Println("\nNext: trailsight eval --labels", filepath.Join(archive, "labels.json"), out)
+		fmt.Printf("\nA chart of each insight is under %s.\n", filepath.Join(dir, "charts"))
+		fmt.Println("Next: trailsight eval --labels", filepath.Join(archive, "labels.json"), out)
 	} else {
 		fmt.Println("\nThe files were in a temporary folder, now removed: run `trailsight demo --keep DIR` to keep them,\nthen score the insights with `trailsight eval --labels DIR/archive/labels.json DIR/insights`.")
 	}

@@ -26,6 +26,7 @@ type detectCmd struct {
 	Envelope    bool     `help:"With --out -, wrap each event in an EventBridge envelope (detail-type \"AWS Insight via CloudTrail\")."`
 	Progress    string   `help:"Progress bar: auto (when standard error is a terminal), always, never." default:"auto" enum:"auto,always,never"`
 	SummaryJSON string   `name:"summary-json" help:"Also write the summary as JSON to this file." placeholder:"FILE"`
+	Charts      string   `help:"Draw a PNG chart of each insight in this folder as it ends: the series' calls over the 48 hours and the last 2 hours before the end, against the expected rate and its band, the insight shaded; ACCOUNT/REGION/START_API_KIND_ID.png." placeholder:"DIR"`
 	CPUProfile  string   `name:"cpuprofile" hidden:"" help:"Write a CPU profile to this file."`
 }
 
@@ -48,6 +49,7 @@ or, in one pass over an archive, report only after its first week: warmup = "168
 
 Examples:
   trailsight detect --in /data/AWSLogs --out insights/
+  trailsight detect --in /data/AWSLogs --out insights/ --charts charts/   # and a PNG per insight
   trailsight detect --in bucket-copy/ --from 2026-01-01 --to 2026-02-01 --out - | jq .
   zcat file.json.gz | trailsight detect --in - --out -`
 }
@@ -107,13 +109,23 @@ func (c *detectCmd) Run(g *globals) error {
 	if len(outs) == 0 {
 		outs = []configs.Out{{Spec: "-"}}
 	}
+	var ch *charts
+	if c.Charts != "" {
+		if ch, err = newCharts(c.Charts, g.log); err != nil {
+			return err
+		}
+	}
 	spool := cmp.Or(c.Spool, cfg.Notify.Spool, defaultSpool())
 	n, err := openOutputs(g.ctx, outs, cfg.Output.StrictAWS, c.Envelope, spool, g.log, nil)
 	if err != nil {
+		if ch != nil {
+			ch.close()
+		}
 		return err
 	}
 	s, err := backfill(g.ctx, backfillOptions{
-		In: c.In, From: from, To: to, Workers: cfg.Input.Workers, Detector: cfg.DetectorConfig(),
+		Charts: ch,
+		In:     c.In, From: from, To: to, Workers: cfg.Input.Workers, Detector: cfg.DetectorConfig(),
 		DedupeWindow: cfg.Input.DedupeWindow.Duration, Notifier: n, Log: g.log, Model: model,
 		Progress: c.Progress == "always" || (c.Progress == "auto" && stderrIsTerminal()),
 	})
