@@ -129,17 +129,23 @@ type serviceMetrics struct {
 	series, open, lagSeconds, watermark, ckSecs, pollSecs, sourceLag        prometheus.Gauge
 }
 
+// newCounter registers trailsight_<name> in reg.
+func newCounter(reg prometheus.Registerer, name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailsight", Name: name, Help: help})
+	reg.MustRegister(c)
+	return c
+}
+
+// newGauge registers trailsight_<name> in reg.
+func newGauge(reg prometheus.Registerer, name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trailsight", Name: name, Help: help})
+	reg.MustRegister(g)
+	return g
+}
+
 func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
-	f := func(name, help string) prometheus.Counter {
-		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailsight", Name: name, Help: help})
-		reg.MustRegister(c)
-		return c
-	}
-	gauge := func(name, help string) prometheus.Gauge {
-		c := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trailsight", Name: name, Help: help})
-		reg.MustRegister(c)
-		return c
-	}
+	f := func(name, help string) prometheus.Counter { return newCounter(reg, name, help) }
+	gauge := func(name, help string) prometheus.Gauge { return newGauge(reg, name, help) }
 	return serviceMetrics{
 		events:      f("events_total", "CloudTrail events read from the source."),
 		late:        f("late_events_total", "Events whose minute was already closed (dropped)."),

@@ -38,16 +38,8 @@ type leaseMetrics struct {
 }
 
 func newLeaseMetrics(reg prometheus.Registerer) leaseMetrics {
-	c := func(name, help string) prometheus.Counter {
-		m := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailsight", Name: name, Help: help})
-		reg.MustRegister(m)
-		return m
-	}
-	g := func(name, help string) prometheus.Gauge {
-		m := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trailsight", Name: name, Help: help})
-		reg.MustRegister(m)
-		return m
-	}
+	c := func(name, help string) prometheus.Counter { return newCounter(reg, name, help) }
+	g := func(name, help string) prometheus.Gauge { return newGauge(reg, name, help) }
 	m := leaseMetrics{
 		owned:     g("partition_owned", "1 while this instance holds the lease of its partition (or of the whole stream) and processes it, 0 while it waits."),
 		partition: g("partition", "The partition this instance processes; -1 while it waits for a lease."),
