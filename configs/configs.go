@@ -447,6 +447,9 @@ type Output struct {
 	// StrictAWS leaves trailsight's explanation out of the S3-layout files,
 	// so they hold exactly what CloudTrail would write.
 	StrictAWS bool `toml:"strict_aws"`
+	// Charts, when set, is a folder where a PNG chart of each insight is
+	// drawn as it ends (detect --charts takes precedence; run uses this).
+	Charts string `toml:"charts"`
 }
 
 // Log sets logging.

@@ -41,8 +41,11 @@ const (
 // detector, right after the detector returned the insights. A chart that
 // fails is logged and counted, never an error of the run.
 type charts struct {
-	dir    string
-	log    zerolog.Logger
+	dir string
+	log zerolog.Logger
+	// onDone, when set, is told of each chart written (ok) or failed; it
+	// is called from the renderers.
+	onDone func(ok bool)
 	starts map[string]time.Time // SharedEventID → start, of insights whose End has not come
 	jobs   chan chartJob
 	wg     sync.WaitGroup
@@ -59,14 +62,14 @@ type chartJob struct {
 }
 
 // newCharts checks that dir can be written (creating it) and starts the
-// renderers.
-func newCharts(dir string, log zerolog.Logger) (*charts, error) {
+// renderers. setting names where dir comes from, for errors ("--charts").
+func newCharts(setting, dir string, log zerolog.Logger) (*charts, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--charts %s: %w", dir, err)
+		return nil, fmt.Errorf("%s %s: %w", setting, dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".trailsight-probe-*")
 	if err != nil {
-		return nil, fmt.Errorf("--charts %s: not writable: %w", dir, err)
+		return nil, fmt.Errorf("%s %s: not writable: %w", setting, dir, err)
 	}
 	f.Close()
 	os.Remove(f.Name())
@@ -86,6 +89,9 @@ func newCharts(dir string, log zerolog.Logger) (*charts, error) {
 // add takes a batch of insights from det: Starts are remembered, and each
 // End's chart is drawn from det.History, read now.
 func (c *charts) add(det *detector.Detector, ins []detector.Insight) {
+	if c == nil {
+		return
+	}
 	for i := range ins {
 		in := &ins[i]
 		if in.State == detector.Start {
@@ -109,6 +115,9 @@ func (c *charts) add(det *detector.Detector, ins []detector.Insight) {
 // close waits for the charts under way and returns how many were written
 // and how many failed.
 func (c *charts) close() (written, failed int) {
+	if c == nil {
+		return 0, 0
+	}
 	close(c.jobs)
 	c.wg.Wait()
 	c.mu.Lock()
@@ -122,6 +131,9 @@ func (c *charts) fail(in *detector.Insight, err error) {
 	c.mu.Lock()
 	c.failed++
 	c.mu.Unlock()
+	if c.onDone != nil {
+		c.onDone(false)
+	}
 }
 
 func (c *charts) render(j chartJob) {
@@ -145,6 +157,9 @@ func (c *charts) render(j chartJob) {
 	c.mu.Lock()
 	c.written++
 	c.mu.Unlock()
+	if c.onDone != nil {
+		c.onDone(true)
+	}
 }
 
 // writeFileAtomic writes b to path through a temporary file and a rename,

@@ -58,7 +58,7 @@ func (c *demoCmd) Run(g *globals) error {
 	}
 	var ch *charts
 	if c.Keep != "" {
-		if ch, err = newCharts(filepath.Join(dir, "charts"), g.log); err != nil {
+		if ch, err = newCharts("--keep", filepath.Join(dir, "charts"), g.log); err != nil {
 			f.Close()
 			return err
 		}

@@ -110,8 +110,12 @@ func (c *detectCmd) Run(g *globals) error {
 		outs = []configs.Out{{Spec: "-"}}
 	}
 	var ch *charts
-	if c.Charts != "" {
-		if ch, err = newCharts(c.Charts, g.log); err != nil {
+	dir, setting := c.Charts, "--charts"
+	if dir == "" {
+		dir, setting = cfg.Output.Charts, "output.charts"
+	}
+	if dir != "" {
+		if ch, err = newCharts(setting, dir, g.log); err != nil {
 			return err
 		}
 	}

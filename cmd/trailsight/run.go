@@ -105,6 +105,7 @@ type service struct {
 	det   *detector.Detector
 	dd    *stream.Deduper
 	outs  *outputs
+	chs   *charts // output.charts: a PNG of each insight as it ends; nil when off
 	src   source
 	kind  string     // the source's kind, configs.SourceNATS…
 	store stateStore // the checkpoint: header with the source position, then detector state
@@ -125,8 +126,8 @@ type service struct {
 }
 
 type serviceMetrics struct {
-	events, insights, checkpoints, late, muted, files, badFiles, duplicates prometheus.Counter
-	series, open, lagSeconds, watermark, ckSecs, pollSecs, sourceLag        prometheus.Gauge
+	events, insights, checkpoints, late, muted, files, badFiles, duplicates, charts, chartsFailed prometheus.Counter
+	series, open, lagSeconds, watermark, ckSecs, pollSecs, sourceLag                              prometheus.Gauge
 }
 
 // newCounter registers trailsight_<name> in reg.
@@ -147,21 +148,23 @@ func newServiceMetrics(reg prometheus.Registerer) serviceMetrics {
 	f := func(name, help string) prometheus.Counter { return newCounter(reg, name, help) }
 	gauge := func(name, help string) prometheus.Gauge { return newGauge(reg, name, help) }
 	return serviceMetrics{
-		events:      f("events_total", "CloudTrail events read from the source."),
-		late:        f("late_events_total", "Events whose minute was already closed (dropped)."),
-		insights:    f("insight_events_total", "Insights events (Start and End) produced."),
-		muted:       f("insights_muted_total", "Insights detected on series whose [[detector.rules]] mute their kind (not sent)."),
-		checkpoints: f("checkpoints_total", "Checkpoints written."),
-		series:      gauge("series", "Series the detector knows."),
-		open:        gauge("open_insights", "Insights started and not yet ended."),
-		lagSeconds:  gauge("watermark_lag_seconds", "Wall clock minus the detector's watermark."),
-		watermark:   gauge("watermark_timestamp_seconds", "The detector's watermark (event time, Unix seconds): every minute before it is closed."),
-		ckSecs:      gauge("checkpoint_seconds", "Time the last checkpoint took."),
-		files:       f("source_files_total", "Files read from an S3 or folder source, bad ones included."),
-		duplicates:  f("duplicate_events_total", "Records dropped because their eventID was already read (input.dedupe_window, kept across restarts)."),
-		badFiles:    f("bad_files_total", "Files of an S3 or folder source that could not be read or decoded whole (skipped)."),
-		pollSecs:    gauge("poll_seconds", "Time the last listing of an S3 or folder source took."),
-		sourceLag:   gauge("source_lag_seconds", "Wall clock minus the delivery time of the newest file read (S3 and folder sources)."),
+		events:       f("events_total", "CloudTrail events read from the source."),
+		late:         f("late_events_total", "Events whose minute was already closed (dropped)."),
+		insights:     f("insight_events_total", "Insights events (Start and End) produced."),
+		muted:        f("insights_muted_total", "Insights detected on series whose [[detector.rules]] mute their kind (not sent)."),
+		charts:       f("charts_total", "PNG charts of insights written to output.charts."),
+		chartsFailed: f("charts_failed_total", "Charts of insights that could not be drawn or written (logged; the insight itself is delivered)."),
+		checkpoints:  f("checkpoints_total", "Checkpoints written."),
+		series:       gauge("series", "Series the detector knows."),
+		open:         gauge("open_insights", "Insights started and not yet ended."),
+		lagSeconds:   gauge("watermark_lag_seconds", "Wall clock minus the detector's watermark."),
+		watermark:    gauge("watermark_timestamp_seconds", "The detector's watermark (event time, Unix seconds): every minute before it is closed."),
+		ckSecs:       gauge("checkpoint_seconds", "Time the last checkpoint took."),
+		files:        f("source_files_total", "Files read from an S3 or folder source, bad ones included."),
+		duplicates:   f("duplicate_events_total", "Records dropped because their eventID was already read (input.dedupe_window, kept across restarts)."),
+		badFiles:     f("bad_files_total", "Files of an S3 or folder source that could not be read or decoded whole (skipped)."),
+		pollSecs:     gauge("poll_seconds", "Time the last listing of an S3 or folder source took."),
+		sourceLag:    gauge("source_lag_seconds", "Wall clock minus the delivery time of the newest file read (S3 and folder sources)."),
 	}
 }
 
@@ -192,6 +195,10 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	defer stopSrc()
 	defer src.Close()
 	s.src = src
+	if s.chs, err = openServiceCharts(cfg, log, s.m); err != nil {
+		return err
+	}
+	defer s.chs.close()
 	if s.outs, err = openServiceOutputs(ctx, cfg, extra, log, reg); err != nil {
 		return err
 	}
@@ -217,6 +224,26 @@ func runService(ctx context.Context, cfg configs.Config, extra []string, untilId
 	}
 	log.Info().Err(runErr).Msg("trailsight run stopped")
 	return runErr
+}
+
+// openServiceCharts starts drawing charts into output.charts, counted in
+// m; nil when it is not set.
+func openServiceCharts(cfg configs.Config, log zerolog.Logger, m serviceMetrics) (*charts, error) {
+	if cfg.Output.Charts == "" {
+		return nil, nil
+	}
+	ch, err := newCharts("output.charts", cfg.Output.Charts, log)
+	if err != nil {
+		return nil, err
+	}
+	ch.onDone = func(ok bool) {
+		if ok {
+			m.charts.Inc()
+		} else {
+			m.chartsFailed.Inc()
+		}
+	}
+	return ch, nil
 }
 
 // openServiceOutputs opens the [notify] destinations and the --out ones,
@@ -335,6 +362,7 @@ func (s *service) deliver(ctx context.Context, ins []detector.Insight) error {
 		return nil
 	}
 	s.m.insights.Add(float64(len(ins)))
+	s.chs.add(s.det, ins) // now: History is the detector's until the next Add
 	for _, in := range ins {
 		ev := s.log.Info()
 		if in.State == detector.End {

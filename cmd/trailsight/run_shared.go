@@ -98,6 +98,11 @@ func runShared(ctx context.Context, cfg configs.Config, extra []string, untilIdl
 	if err != nil {
 		return fmt.Errorf("run.lease_ttl: %w", err)
 	}
+	chs, err := openServiceCharts(cfg, log, m)
+	if err != nil {
+		return err
+	}
+	defer chs.close()
 	outs, err := openServiceOutputs(ctx, cfg, extra, log, reg)
 	if err != nil {
 		return err
@@ -124,7 +129,7 @@ func runShared(ctx context.Context, cfg configs.Config, extra []string, untilIdl
 		}
 		lm.takeovers.Inc()
 		sh := &shared{cfg: cfg, log: log.With().Int("partition", t.partition).Logger(), js: js, srcURL: srcURL,
-			t: t, lease: lease, h: h, m: m, lm: lm, outs: outs, timeout: timeout}
+			t: t, lease: lease, h: h, m: m, lm: lm, outs: outs, chs: chs, timeout: timeout}
 		runErr = sh.run(ctx, untilIdle)
 		if errors.Is(runErr, stream.ErrLeaseLost) && ctx.Err() == nil {
 			lm.lost.Inc()
@@ -240,6 +245,7 @@ type shared struct {
 	m       serviceMetrics
 	lm      leaseMetrics
 	outs    *outputs
+	chs     *charts
 	timeout time.Duration
 }
 
@@ -295,7 +301,7 @@ func (sh *shared) tenure(ctx context.Context, untilIdle time.Duration) error {
 	}
 	store := &natsStore{st: st, lease: sh.lease, timeout: 4 * sh.timeout}
 	s := &service{cfg: sh.cfg, log: sh.log, dd: stream.NewDeduper(sh.cfg.Input.DedupeWindow.Duration), kind: configs.SourceNATS,
-		store: store, h: sh.h, m: sh.m, outs: sh.outs, fence: func() error { return sh.lease.Check(time.Now()) }}
+		store: store, h: sh.h, m: sh.m, outs: sh.outs, chs: sh.chs, fence: func() error { return sh.lease.Check(time.Now()) }}
 	var pos []byte
 	if s.det, pos, err = s.loadDetector(); err != nil {
 		return err

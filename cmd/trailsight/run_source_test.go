@@ -296,6 +296,15 @@ func TestRunStdin(t *testing.T) {
 		in.Write(b)
 	}
 	cfg, out := f.config(t, "stdin", "-")
+	// With output.charts, a chart of each insight, as detect --charts draws it.
+	charts := filepath.Join(f.dir, "stdin-charts")
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(text, fmt.Sprintf("[output]\ncharts = %q\n", charts)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	stdout, stderr, code := ts(t, in.Bytes(), "--log-level", "warn", "run", "--config", cfg)
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s%s", code, stdout, stderr)
@@ -304,6 +313,32 @@ func TestRunStdin(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.dir, "stdin-state", "detector.state")); err != nil {
 		t.Errorf("no checkpoint after the end of the input: %v", err)
 	}
+	detectCharts := filepath.Join(f.dir, "detect-charts")
+	if _, e, code := ts(t, nil, "--log-level", "warn", "detect", "--in", f.arch, "--out", filepath.Join(f.dir, "detect-out"), "--charts", detectCharts); code != 0 {
+		t.Fatalf("detect --charts: exit %d: %s", code, e)
+	}
+	got, want := pngNames(t, charts), pngNames(t, detectCharts)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("run drew %d charts %v; detect --charts drew %d %v", len(got), got, len(want), want)
+	}
+}
+
+// pngNames lists the .png files under dir, relative to it, sorted.
+func pngNames(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".png") {
+			rel, _ := filepath.Rel(dir, p)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // TestRunResumesWithNewSettings: a checkpoint saved with other detector
