@@ -31,12 +31,12 @@ type Rule struct {
 	GapFactor float64
 }
 
-// Kinds of insight a rule can mute, as bits.
+// Kinds of insight a rule can mute, as bits: 1 << an open insight's kind.
 const (
-	muteBurst uint8 = 1 << iota
-	muteGap
-	muteDrop
-	muteAll = muteBurst | muteGap | muteDrop
+	muteBurst uint8 = 1 << openBurst
+	muteGap   uint8 = 1 << openGap
+	muteDrop  uint8 = 1 << openDrop
+	muteAll         = muteBurst | muteGap | muteDrop
 )
 
 var muteKinds = map[string]uint8{"burst": muteBurst, "gap": muteGap, "drop": muteDrop, "all": muteAll}
@@ -90,27 +90,13 @@ func (r Rule) Matches(k baseline.Key) bool {
 	return true
 }
 
-// Validate reports every problem with r, each naming its field.
-func (r Rule) Validate() error { return errors.Join(r.problems()...) }
+// ValidatePatterns reports every problem with r's patterns, each naming
+// its field: for a Rule used only to match series (a filter).
+func (r Rule) ValidatePatterns() error { return errors.Join(r.patternProblems()...) }
 
 // problems lists every problem with r, each naming its field.
 func (r Rule) problems() []error {
-	var errs []error
-	for _, f := range [...]struct{ name, pat string }{
-		{"account", r.Account}, {"region", r.Region}, {"event_source", r.EventSource},
-		{"event_name", r.EventName}, {"error_code", r.ErrorCode}, {"insight_type", r.InsightType},
-	} {
-		if _, err := path.Match(f.pat, ""); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: %w (patterns use *, ? and [a-z])", f.name, f.pat, err))
-		}
-	}
-	if t := r.InsightType; t != "" {
-		if ok1, _ := path.Match(t, ApiCallRate.String()); !ok1 {
-			if ok2, _ := path.Match(t, ApiErrorRate.String()); !ok2 {
-				errs = append(errs, fmt.Errorf("insight_type %q: matches neither %s nor %s", t, ApiCallRate, ApiErrorRate))
-			}
-		}
-	}
+	errs := r.patternProblems()
 	for _, k := range r.Mute {
 		if _, ok := muteKinds[k]; !ok {
 			errs = append(errs, fmt.Errorf("mute %q: want burst, gap, drop or all", k))
@@ -130,6 +116,27 @@ func (r Rule) problems() []error {
 	}
 	if len(r.Mute) == 0 && r.Threshold == 0 && r.MinCount == 0 && r.MinRatio == 0 && r.GapFactor == 0 {
 		errs = append(errs, errors.New("sets nothing: give mute or an override (threshold, min_count, min_ratio, gap_factor)"))
+	}
+	return errs
+}
+
+// patternProblems lists every problem with r's patterns.
+func (r Rule) patternProblems() []error {
+	var errs []error
+	for _, f := range [...]struct{ name, pat string }{
+		{"account", r.Account}, {"region", r.Region}, {"event_source", r.EventSource},
+		{"event_name", r.EventName}, {"error_code", r.ErrorCode}, {"insight_type", r.InsightType},
+	} {
+		if _, err := path.Match(f.pat, ""); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w (patterns use *, ? and [a-z])", f.name, f.pat, err))
+		}
+	}
+	if t := r.InsightType; t != "" {
+		if ok1, _ := path.Match(t, ApiCallRate.String()); !ok1 {
+			if ok2, _ := path.Match(t, ApiErrorRate.String()); !ok2 {
+				errs = append(errs, fmt.Errorf("insight_type %q: matches neither %s nor %s", t, ApiCallRate, ApiErrorRate))
+			}
+		}
 	}
 	return errs
 }
@@ -156,12 +163,4 @@ func (d *Detector) paramsFor(k baseline.Key) *params {
 }
 
 // muteBit is the Mute bit of an open insight's kind.
-func muteBit(o *openInsight) uint8 {
-	switch {
-	case o.gap:
-		return muteGap
-	case o.drop:
-		return muteDrop
-	}
-	return muteBurst
-}
+func muteBit(o *openInsight) uint8 { return 1 << o.kind() }

@@ -394,8 +394,9 @@ func (e *stateEncoder) explanation(x *Explanation) {
 	e.i64(int64(x.SilentMinutes))
 }
 
-// Kinds of open insight in a state (version 1 wrote a gap flag: 0 or 1),
-// with openMuted added for a muted one (version 3).
+// Kinds of open insight (openInsight.kind), as a state writes them
+// (version 1 wrote a gap flag: 0 or 1), with openMuted added for a muted
+// one (version 3).
 const (
 	openBurst = 0 // bursts, error spikes, limit hits
 	openGap   = 1
@@ -403,18 +404,22 @@ const (
 	openMuted = 4
 )
 
-func openKind(o *openInsight) uint64 {
-	var k uint64 = openBurst
+// kind is o's kind: openBurst, openGap or openDrop.
+func (o *openInsight) kind() uint64 {
 	switch {
 	case o.gap:
-		k = openGap
+		return openGap
 	case o.drop:
-		k = openDrop
+		return openDrop
 	}
+	return openBurst
+}
+
+func openKind(o *openInsight) uint64 {
 	if o.muted {
-		k |= openMuted
+		return o.kind() | openMuted
 	}
-	return k
+	return o.kind()
 }
 
 // decode fills the new detector d from the inside of a state (between the

@@ -164,7 +164,7 @@ func (f *Folder) Notify(ctx context.Context, ins []detector.Insight) error {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		if err := writeFileAtomic(filepath.Join(f.dir, filepath.FromSlash(fl.key)), fl.body); err != nil {
+		if err := WriteFileAtomic(filepath.Join(f.dir, filepath.FromSlash(fl.key)), fl.body); err != nil {
 			errs = append(errs, fmt.Errorf("notify: folder: %w", err))
 			continue
 		}
@@ -319,10 +319,10 @@ func recordsGzip(ins []detector.Insight) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writeFileAtomic writes data to name so that readers see either the old
-// file or the whole new one, and the new one survives a crash once this
-// returns nil.
-func writeFileAtomic(name string, data []byte) (err error) {
+// WriteFileAtomic writes data to name (creating its folder) so that
+// readers see either the old file or the whole new one, and the new one
+// survives a crash once this returns nil.
+func WriteFileAtomic(name string, data []byte) (err error) {
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

@@ -54,7 +54,7 @@ func (s spool) put(ins []detector.Insight) (string, error) {
 		first = ins[0].Time.UTC().Format("20060102T150405Z")
 	}
 	name := first + "-" + hex.EncodeToString(sum[:8]) + spoolExt
-	if err := writeFileAtomic(filepath.Join(s.dir, name), buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(filepath.Join(s.dir, name), buf.Bytes()); err != nil {
 		return "", fmt.Errorf("spool: %w", err)
 	}
 	return name, nil

@@ -83,7 +83,6 @@ type Lease struct {
 	ttl    time.Duration
 	margin time.Duration
 	value  []byte
-	since  time.Time
 
 	mu      sync.Mutex
 	rev     uint64
@@ -95,8 +94,7 @@ type Lease struct {
 // AcquireLease takes key for owner if no one holds it; ErrLeaseHeld (with
 // the holder's name) when someone does. ttl is the bucket's TTL.
 func AcquireLease(ctx context.Context, kv jetstream.KeyValue, key, owner string, ttl time.Duration) (*Lease, error) {
-	since := time.Now()
-	val, _ := json.Marshal(leaseValue{Owner: owner, Since: since.UTC()})
+	val, _ := json.Marshal(leaseValue{Owner: owner, Since: time.Now().UTC()})
 	sent := time.Now()
 	rev, err := kv.Create(ctx, key, val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -112,12 +110,9 @@ func AcquireLease(ctx context.Context, kv jetstream.KeyValue, key, owner string,
 	if err != nil {
 		return nil, fmt.Errorf("stream: acquire lease %s: %w", key, err)
 	}
-	return &Lease{kv: kv, key: key, ttl: ttl, margin: ttl / 4, value: val, since: since,
+	return &Lease{kv: kv, key: key, ttl: ttl, margin: ttl / 4, value: val,
 		rev: rev, renewed: sent, lost: make(chan struct{})}, nil
 }
-
-// Key is the lease's key.
-func (l *Lease) Key() string { return l.key }
 
 // Revision is the revision of the lease's entry since the last renewal.
 func (l *Lease) Revision() uint64 {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/trailsight/trailsight/baseline"
 	"github.com/trailsight/trailsight/detector"
+	"github.com/trailsight/trailsight/notify"
 )
 
 // Chart size in pixels (at vgimg's 96 dots per inch).
@@ -148,7 +149,7 @@ func (c *charts) render(j chartJob) {
 		if err := drawChart(&b, &j.end, j.start, &j.hist); err != nil {
 			return err
 		}
-		return writeFileAtomic(path, b.Bytes())
+		return notify.WriteFileAtomic(path, b.Bytes())
 	}()
 	if err != nil {
 		c.fail(&j.end, fmt.Errorf("chart %s: %w", path, err))
@@ -160,32 +161,6 @@ func (c *charts) render(j chartJob) {
 	if c.onDone != nil {
 		c.onDone(true)
 	}
-}
-
-// writeFileAtomic writes b to path through a temporary file and a rename,
-// so a reader never sees half a chart.
-func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".chart-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // chartName is ACCOUNT/REGION/START_API_KIND_ID8.png, e.g.

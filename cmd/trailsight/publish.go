@@ -202,6 +202,18 @@ func newPublisher(ctx context.Context, o stream.NATSSourceOptions, prefix string
 	return p, nil
 }
 
+// eventsStreamConfig is a stream of CloudTrail records as publish and the
+// embedded server create it: subjects <prefix>.>, file storage, the
+// Nats-Msg-Id duplicate window, split into partitions when more than one.
+func eventsStreamConfig(name, prefix string, partitions int) jetstream.StreamConfig {
+	cfg := jetstream.StreamConfig{Name: name, Subjects: []string{prefix + ".>"},
+		Storage: jetstream.FileStorage, Duplicates: publishDuplicateWindow}
+	if partitions > 1 {
+		cfg.SubjectTransform = new(stream.PartitionTransform(prefix, partitions))
+	}
+	return cfg
+}
+
 // ensureStream finds (or creates) the stream and checks that it takes the
 // subjects <prefix>.>, split into partitions when there are more than one.
 func (p *publisher) ensureStream(ctx context.Context, create bool, partitions int, timeout time.Duration) error {
@@ -209,16 +221,8 @@ func (p *publisher) ensureStream(ctx context.Context, create bool, partitions in
 	defer cancel()
 	st, err := p.js.Stream(ctx, p.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && create {
-		cfg := jetstream.StreamConfig{
-			Name:        p.stream,
-			Description: "CloudTrail records, one per message (trailsight publish)",
-			Subjects:    []string{p.prefix + ".>"},
-			Storage:     jetstream.FileStorage,
-			Duplicates:  publishDuplicateWindow,
-		}
-		if partitions > 1 {
-			cfg.SubjectTransform = new(stream.PartitionTransform(p.prefix, partitions))
-		}
+		cfg := eventsStreamConfig(p.stream, p.prefix, partitions)
+		cfg.Description = "CloudTrail records, one per message (trailsight publish)"
 		st, err = p.js.CreateStream(ctx, cfg)
 		if err == nil {
 			p.log.Info().Str("stream", p.stream).Str("subjects", p.prefix+".>").Int("partitions", partitions).Msg("stream created")

@@ -633,10 +633,8 @@ func ensureStream(ctx context.Context, url, name, prefix string, partitions int)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cfg := jetstream.StreamConfig{Name: name, Subjects: []string{prefix + ".>"},
-		Storage: jetstream.FileStorage, Duplicates: publishDuplicateWindow}
+	cfg := eventsStreamConfig(name, prefix, partitions)
 	if partitions > 1 {
-		cfg.SubjectTransform = new(stream.PartitionTransform(prefix, partitions))
 		if st, err := js.Stream(ctx, name); err == nil {
 			info := st.CachedInfo()
 			if _, perr := stream.CheckPartitions(info.Config, partitions); perr != nil && info.State.Msgs > 0 {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ func runShared(ctx context.Context, cfg configs.Config, extra []string, untilIdl
 	if err != nil {
 		return fmt.Errorf("run.source: %w", err)
 	}
-	timeout := cmp0(sopt.Timeout, stream.DefaultNATSTimeout)
+	timeout := cmp.Or(sopt.Timeout, stream.DefaultNATSTimeout)
 	nc, err := stream.DialNATS(sopt.URL, sopt.User, sopt.Password, sopt.Token, sopt.CredsFile, timeout, log)
 	if err != nil {
 		return fmt.Errorf("run.source: %w", err)
@@ -151,21 +152,11 @@ func runShared(ctx context.Context, cfg configs.Config, extra []string, untilIdl
 	return runErr
 }
 
-func cmp0(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
 // sharedTargets checks the stream and returns what this instance may
 // serve: partition run.partition, or every partition for "auto"; the
 // whole stream when it is not partitioned.
 func sharedTargets(ctx context.Context, js jetstream.JetStream, r configs.Run, sopt stream.NATSSourceOptions) ([]sharedTarget, error) {
-	durable := sopt.Durable
-	if durable == "" {
-		durable = stream.DefaultNATSDurable
-	}
+	durable := cmp.Or(sopt.Durable, stream.DefaultNATSDurable)
 	base := sopt.Stream + "." + durable
 	if !r.Partitioned() {
 		return []sharedTarget{{partition: -1, key: base, durable: durable, filter: sopt.FilterSubject}}, nil

@@ -71,8 +71,8 @@ func (c *seriesCmd) Run(g *globals) error {
 		dc = cfg.DetectorConfig()
 	}
 	filter := detector.Rule{Account: c.Account, Region: c.Region, EventSource: c.EventSource, EventName: c.EventName,
-		ErrorCode: c.ErrorCode, InsightType: c.InsightType, Mute: []string{"all"}}
-	if err := filter.Validate(); err != nil {
+		ErrorCode: c.ErrorCode, InsightType: c.InsightType}
+	if err := filter.ValidatePatterns(); err != nil {
 		return fmt.Errorf("filter: %w", err)
 	}
 	meta, entries, err := baseline.LoadFile(c.Model)
